@@ -1,0 +1,195 @@
+/**
+ * Error classes shared by every area of the library.
+ *
+ * @module
+ */
+
+const BRAND = Symbol.for("@edgekit/sd.error");
+
+/** Stable codes carried by every {@linkcode SdError}. */
+export type SdErrorCode =
+  | "ERR_NO_ENDPOINTS"
+  | "ERR_RETRY_EXHAUSTED"
+  | "ERR_DEADLINE_EXCEEDED"
+  | "ERR_REGISTRY_UNAVAILABLE"
+  | "ERR_MALFORMED_RESPONSE"
+  | "ERR_STOPPED"
+  | "ERR_DISCOVERY"
+  | "ERR_REGISTRATION"
+  | "ERR_RETRYABLE_RESULT";
+
+/** Options accepted by every {@linkcode SdError} constructor. */
+export interface SdErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error this library creates. Branch on {@linkcode SdError.code} (or use
+ * {@linkcode isSdError} across realms) rather than on the message, which may change.
+ *
+ * @example Recognising a library error
+ * ```ts
+ * import { isSdError, NoEndpointsError } from "@edgekit/sd";
+ *
+ * const error: unknown = new NoEndpointsError();
+ * if (isSdError(error) && error.code === "ERR_NO_ENDPOINTS") {
+ *   // fall back to a cached answer, or return 503
+ * }
+ * ```
+ */
+export class SdError extends Error {
+  /** A stable, machine-readable code. */
+  readonly code: SdErrorCode;
+
+  /**
+   * Creates an error with a code.
+   *
+   * @param code The stable code.
+   * @param message A human-readable message.
+   * @param options The cause, if any.
+   */
+  constructor(code: SdErrorCode, message: string, options?: SdErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SdError";
+    this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/**
+ * Returns whether a value is an {@linkcode SdError}, also when it was created by another copy of the
+ * library (another bundle, realm or version).
+ *
+ * @param value Any value.
+ * @returns `true` if `value` is an error created by this library.
+ *
+ * @example
+ * ```ts
+ * import { isSdError, SdError } from "@edgekit/sd";
+ * import { assert } from "@std/assert";
+ *
+ * assert(isSdError(new SdError("ERR_STOPPED", "Stopped")));
+ * assert(!isSdError(new Error("x")));
+ * ```
+ */
+export function isSdError(value: unknown): value is SdError {
+  return typeof value === "object" && value !== null &&
+    (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * Thrown by a balancer when the endpointer has no endpoint to offer.
+ *
+ * @example
+ * ```ts
+ * import { FixedEndpointer } from "@edgekit/sd";
+ * import { RoundRobinBalancer } from "@edgekit/sd/lb";
+ * import { assert } from "@std/assert";
+ *
+ * const balancer = new RoundRobinBalancer(new FixedEndpointer([]));
+ * try {
+ *   balancer.endpoint();
+ * } catch (error) {
+ *   assert((error as Error).name === "NoEndpointsError");
+ * }
+ * ```
+ */
+export class NoEndpointsError extends SdError {
+  /**
+   * Creates the error.
+   *
+   * @param message Defaults to "No endpoints available".
+   */
+  constructor(message = "No endpoints available") {
+    super("ERR_NO_ENDPOINTS", message);
+    this.name = "NoEndpointsError";
+  }
+}
+
+/**
+ * Thrown by a retrying endpoint when no attempt succeeded. {@linkcode RetryError.errors} holds every
+ * attempt's error in order; {@linkcode RetryError.final} is the error that ended the call (the last
+ * attempt's error, a replacement chosen by the retry callback, or the deadline's `TimeoutError`).
+ *
+ * The code is `ERR_DEADLINE_EXCEEDED` when the overall deadline ended the call, else
+ * `ERR_RETRY_EXHAUSTED`.
+ */
+export class RetryError extends SdError {
+  /** Every attempt's error, oldest first. */
+  readonly errors: readonly unknown[];
+  /** The error that ended the call; also available as `cause`. */
+  readonly final: unknown;
+
+  /**
+   * Creates the error.
+   *
+   * @param errors Every attempt's error, oldest first.
+   * @param final The error that ended the call.
+   * @param deadline Whether the overall deadline ended the call.
+   */
+  constructor(errors: readonly unknown[], final: unknown, deadline = false) {
+    const head = deadline
+      ? `Deadline exceeded after ${errors.length} attempt${errors.length === 1 ? "" : "s"}`
+      : `All ${errors.length} attempt${errors.length === 1 ? "" : "s"} failed`;
+    const list = errors.map((e, i) => `${i + 1}: ${describe(e)}`).join("; ");
+    super(deadline ? "ERR_DEADLINE_EXCEEDED" : "ERR_RETRY_EXHAUSTED", list ? `${head} (${list})` : head, {
+      cause: final,
+    });
+    this.name = "RetryError";
+    this.errors = Object.freeze([...errors]);
+    this.final = final;
+  }
+}
+
+/** Raised when a registry cannot be reached or answers with a server error. */
+export class RegistryUnavailableError extends SdError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, naming the registry address.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, options?: SdErrorOptions) {
+    super("ERR_REGISTRY_UNAVAILABLE", message, options);
+    this.name = "RegistryUnavailableError";
+  }
+}
+
+/** Raised when a registry answers with data the library cannot use. */
+export class MalformedResponseError extends SdError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong, quoting the offending value.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, options?: SdErrorOptions) {
+    super("ERR_MALFORMED_RESPONSE", message, options);
+    this.name = "MalformedResponseError";
+  }
+}
+
+/** Raised when a stopped or closed object is asked to do work. */
+export class StoppedError extends SdError {
+  /**
+   * Creates the error.
+   *
+   * @param what The object that was stopped, for the message.
+   */
+  constructor(what: string) {
+    super("ERR_STOPPED", `${what} is stopped`);
+    this.name = "StoppedError";
+  }
+}
+
+/** Short, single-line description of any thrown value, for messages. */
+export function describe(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * A Factory whose endpoints send HTTP requests to `host:port` instances.
+ *
+ * @module
+ */
+import { deadline } from "../_async.ts";
+import { requireFunction, requireNumber } from "../_validate.ts";
+import type { Endpoint, EndpointOptions, Factory } from "../types.ts";
+
+/** A `fetch`-compatible function. */
+export type FetchFunction = (input: Request | URL | string, init?: RequestInit) => Promise<Response>;
+
+/** Options for {@linkcode httpFactory}. */
+export interface HttpFactoryOptions {
+  /** Scheme used to reach instances. Default: `"http"`. */
+  scheme?: "http" | "https";
+  /** Prepended to every request path, e.g. `"/api/v2"`. Default: `""`. */
+  pathPrefix?: string;
+  /** The fetch to use. Default: the global `fetch`, called unbound. */
+  fetch?: FetchFunction;
+  /**
+   * Milliseconds to wait for response headers before the attempt fails with a `TimeoutError`. The
+   * caller's signal still governs reading the body. Default: 30,000.
+   */
+  timeout?: number;
+}
+
+/**
+ * Makes a Factory for HTTP endpoints. An endpoint takes a `Request` whose URL supplies the path and
+ * query (its origin is ignored) and sends it to its instance, so one request can be sent to several
+ * instances in turn: the endpoint never consumes the request it is given; it reads the body from a
+ * clone (so streamed bodies are buffered). Method, headers, body and redirect mode are carried over.
+ *
+ * @param options Scheme, path prefix, fetch and timeout.
+ * @returns A factory for `host:port` (or `[v6]:port`) instances.
+ * @throws {TypeError | RangeError} If an option is invalid.
+ *
+ * @example
+ * ```ts
+ * import { httpFactory } from "@edgekit/sd";
+ * import { assert } from "@std/assert";
+ *
+ * const seen: string[] = [];
+ * const factory = httpFactory({
+ *   pathPrefix: "/v1",
+ *   fetch: async (input) => {
+ *     seen.push(new Request(input).url);
+ *     return new Response("ok");
+ *   },
+ * });
+ * const { endpoint } = factory("10.0.0.1:8080", {});
+ * await endpoint(new Request("http://any/users/1?x=2"));
+ * assert(seen[0] === "http://10.0.0.1:8080/v1/users/1?x=2");
+ * ```
+ */
+export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, Response> {
+  const scheme = options.scheme ?? "http";
+  if (scheme !== "http" && scheme !== "https") {
+    throw new TypeError(`options.scheme must be "http" or "https", got ${JSON.stringify(scheme)}`);
+  }
+  const prefix = (options.pathPrefix ?? "").replace(/\/+$/, "");
+  if (typeof prefix !== "string" || (prefix !== "" && !prefix.startsWith("/"))) {
+    throw new TypeError(`options.pathPrefix must start with "/", got ${JSON.stringify(options.pathPrefix)}`);
+  }
+  if (options.fetch !== undefined) requireFunction(options.fetch, "options.fetch");
+  // Unbound on purpose: workerd throws "Illegal invocation" for a stored fetch called as a method.
+  const fetchImpl: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
+  const timeout = requireNumber(options.timeout ?? 30_000, "options.timeout", { finite: false });
+
+  return (instance: string) => {
+    let origin: string;
+    try {
+      const url = new URL(`${scheme}://${instance}`);
+      if (url.pathname !== "/" || url.search !== "" || url.username !== "" || url.host === "") throw 0;
+      origin = url.origin;
+    } catch {
+      throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
+    }
+    const endpoint: Endpoint<Request, Response> = async (request, callOptions: EndpointOptions = {}) => {
+      const source = new URL(request.url);
+      const target = `${origin}${prefix}${source.pathname}${source.search}`;
+      const body = request.body === null ? null : await request.clone().arrayBuffer();
+      const limit = deadline(timeout, callOptions.signal);
+      try {
+        return await fetchImpl(target, {
+          method: request.method,
+          headers: request.headers,
+          body,
+          redirect: request.redirect,
+          signal: limit.signal,
+        });
+      } finally {
+        limit.clear();
+      }
+    };
+    return { endpoint };
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Load balancing over an Endpointer: round robin, random, and retry across instances.
+ *
+ * ```ts
+ * import { FixedEndpointer } from "@edgekit/sd";
+ * import { retry, RoundRobinBalancer } from "@edgekit/sd/lb";
+ * import { assert } from "@std/assert";
+ *
+ * const endpointer = new FixedEndpointer([async (x: number) => x + 1, async (x: number) => x + 2]);
+ * const call = retry(new RoundRobinBalancer(endpointer), { attempts: 2, timeout: 1000 });
+ * assert((await call(1)) === 2);
+ * ```
+ *
+ * @module
+ */
+export type { Balancer } from "./balancer.ts";
+export { RoundRobinBalancer } from "./round_robin.ts";
+export { RandomBalancer, type RandomBalancerOptions, seededRandom } from "./random.ts";
+export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } from "./retry.ts";

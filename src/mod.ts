@@ -1,0 +1,48 @@
+// The core public surface, re-exported by the package root.
+export type {
+  DiscoveryEvent,
+  DiscoveryListener,
+  Endpoint,
+  Endpointer,
+  EndpointOptions,
+  Factory,
+  FactoryResult,
+  FailureEvent,
+  HealthStatus,
+  InstanceDetails,
+  Instancer,
+  InstancesEvent,
+  Logger,
+  Registrar,
+  RegistrarCallOptions,
+  SubscribeOptions,
+  Subscription,
+} from "./types.ts";
+export {
+  isSdError,
+  MalformedResponseError,
+  NoEndpointsError,
+  RegistryUnavailableError,
+  RetryError,
+  SdError,
+  type SdErrorCode,
+  type SdErrorOptions,
+  StoppedError,
+} from "./errors.ts";
+export {
+  type DiscoveryUpdate,
+  InstanceCache,
+  type InstanceCacheOptions,
+  type InstanceInput,
+} from "./instance_cache.ts";
+export { FixedEndpointer, FixedInstancer } from "./fixed.ts";
+export {
+  DefaultEndpointer,
+  type DefaultEndpointerOptions,
+  type EndpointEntry,
+  EndpointerErrorEvent,
+  EndpointsChangeEvent,
+} from "./endpointer.ts";
+export { RegistrarErrorEvent, RegistrarEvent, type RegistrarEventType } from "./registrar.ts";
+export { type FetchFunction, httpFactory, type HttpFactoryOptions } from "./http/factory.ts";
+export { balancedFetch, type BalancedFetchOptions } from "./http/balanced_fetch.ts";

@@ -1,0 +1,20 @@
+// Every third-party test dependency comes through this file, so that moving to @std/assert and
+// @std/testing (once JSR is reachable) is a one-file change.
+export { default as assert } from "node:assert/strict";
+// @ts-types="@types/sinonjs__fake-timers"
+import FakeTimers from "@sinonjs/fake-timers";
+export { FakeTimers };
+
+/** A clock installed by {@linkcode fakeTime}. */
+export type InstalledClock = ReturnType<typeof FakeTimers.install>;
+
+/**
+ * Fakes setTimeout/clearTimeout/setInterval/clearInterval and Date, starting at `now`. Microtasks
+ * stay real. Uninstall in a `finally`.
+ */
+export function fakeTime(now = 0): InstalledClock {
+  return FakeTimers.install({
+    now,
+    toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+  });
+}
