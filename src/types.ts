@@ -141,6 +141,11 @@ export interface Registrar extends EventTarget, AsyncDisposable {
   register(options?: RegistrarCallOptions): Promise<void>;
   /** Stops the keep-alive and removes the instance. */
   deregister(options?: RegistrarCallOptions): Promise<void>;
+  /**
+   * Stops the keep-alive without removing the instance; the registry forgets it when its TTL, lease or
+   * session runs out. Idempotent.
+   */
+  stop(): void;
 }
 
 /**

@@ -126,6 +126,14 @@ export class MemoryRegistrar extends EventTarget implements Registrar {
     return Promise.resolve();
   }
 
+  /**
+   * Stops the keep-alive but leaves the registration in place, as a crashed process would: with a
+   * `ttl`, the registry drops the instance when it expires. Idempotent.
+   */
+  stop(): void {
+    this.#transition("idle");
+  }
+
   /** Deregisters. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.deregister();
