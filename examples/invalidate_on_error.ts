@@ -7,8 +7,8 @@
  */
 import {
   DefaultEndpointer,
-  EndpointerErrorEvent,
-  EndpointsChangeEvent,
+  type EndpointerErrorEvent,
+  type EndpointsChangeEvent,
   InstanceCache,
   RegistryUnavailableError,
 } from "../mod.ts";

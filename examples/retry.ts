@@ -5,7 +5,7 @@
  *
  * Run: `deno run examples/retry.ts`
  */
-import { FixedEndpointer, RetryError } from "../mod.ts";
+import { FixedEndpointer, type RetryError } from "../mod.ts";
 import { retry, RoundRobinBalancer } from "../src/lb/mod.ts";
 
 class NotFound extends Error {}

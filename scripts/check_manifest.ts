@@ -13,7 +13,9 @@ for (const key of ["name", "version", "license", "exports"]) {
   try {
     assert.deepStrictEqual(jsr[key], deno[key]);
   } catch {
-    problems.push(`jsr.json ${key} ${JSON.stringify(jsr[key])} differs from deno.json ${JSON.stringify(deno[key])}`);
+    problems.push(
+      `jsr.json ${key} ${JSON.stringify(jsr[key])} differs from deno.json ${JSON.stringify(deno[key])}`,
+    );
   }
 }
 for (const [subpath, target] of Object.entries(deno.exports as Record<string, string>)) {
