@@ -125,7 +125,9 @@ export class EndpointCache<Req, Res> {
     const old = this.#live;
     const next = new Map<string, Live<Req, Res>>();
     const failures: { instance: string; error: unknown }[] = [];
-    let changed = forceChanged || instances.length !== old.size;
+    // A change is an endpoint made, removed or given new details; a re-listed instance whose factory
+    // fails again, or a duplicate, is not.
+    let changed = forceChanged;
     for (const instance of instances) {
       if (next.has(instance)) continue; // duplicates never leak a second endpoint
       const d = details.get(instance) ?? EMPTY_DETAILS;
@@ -139,13 +141,13 @@ export class EndpointCache<Req, Res> {
         next.set(instance, live);
         continue;
       }
-      changed = true;
       try {
         const made = this.#factory(instance, d);
         if (typeof made?.endpoint !== "function") {
           throw new TypeError(`Factory returned no endpoint function for ${JSON.stringify(instance)}`);
         }
         next.set(instance, { entry: { instance, details: d, endpoint: made.endpoint }, close: made.close });
+        changed = true;
       } catch (error) {
         failures.push({ instance, error });
         this.#options.logger?.warn("Factory failed; instance skipped until the next update", {

@@ -89,24 +89,30 @@ export function normalizeInstances(list: Iterable<InstanceInput>, where = "insta
   const seen = new Map<string, InstanceDetails>();
   let index = 0;
   for (const entry of list) {
-    const at = `${where}[${index++}]`;
+    // The position ("instances[3]") is formatted only when needed: per entry it is a visible share
+    // of a 10,000-instance update.
+    const at = index++;
     let instance: unknown;
     let details = EMPTY_DETAILS;
     if (typeof entry === "string") {
       instance = entry;
     } else if (typeof entry === "object" && entry !== null) {
       instance = entry.instance;
-      if (typeof instance === "string" && instance !== "") details = freezeDetails(entry, at);
+      if (typeof instance === "string" && instance !== "") details = freezeDetails(entry, `${where}[${at}]`);
     } else {
-      throw new TypeError(`${at} must be a string or an object with an instance, got ${describe(entry)}`);
+      throw new TypeError(
+        `${where}[${at}] must be a string or an object with an instance, got ${describe(entry)}`,
+      );
     }
     if (typeof instance !== "string" || instance === "") {
-      throw new TypeError(`${at} must name a non-empty instance string, got ${describe(instance)}`);
+      throw new TypeError(`${where}[${at}] must name a non-empty instance string, got ${describe(instance)}`);
     }
     if (!seen.has(instance)) seen.set(instance, details);
   }
   const instances = [...seen.keys()];
-  if (!isSorted(instances)) instances.sort(compareStrings);
+  // The default sort orders strings by code unit, exactly like compareStrings, and is about 1.5x
+  // faster with no comparator call per comparison (the sort dominates a shuffled 10,000-entry list).
+  if (!isSorted(instances)) instances.sort();
   const details = new Map<string, InstanceDetails>();
   for (const [instance, d] of seen) if (d !== EMPTY_DETAILS) details.set(instance, d);
   return { instances, details };

@@ -134,7 +134,10 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
       now: options.now ?? Date.now,
       logger: options.logger,
       onInvalidate: () => {
-        if (!this.#closed) queueMicrotask(() => this.dispatchEvent(new EndpointsChangeEvent<Req, Res>([])));
+        // Checked when the microtask runs: a close() in the same turn means no events follow.
+        queueMicrotask(() => {
+          if (!this.#closed) this.dispatchEvent(new EndpointsChangeEvent<Req, Res>([]));
+        });
       },
     });
     const signal = options.signal;

@@ -158,7 +158,10 @@ export class InstanceCache implements Instancer {
    * @returns An async iterator of events.
    */
   [Symbol.asyncIterator](): AsyncIterator<DiscoveryEvent> {
-    let held: { event: DiscoveryEvent; release: () => void } | undefined;
+    let held: DiscoveryEvent | undefined;
+    // A private copy of what the consumer last took (it may mutate its own), to drop a held
+    // snapshot that has come back to that state.
+    let taken: DiscoveryEvent | undefined;
     let waiting: ((result: IteratorResult<DiscoveryEvent>) => void) | undefined;
     let done = false;
     const finish = () => {
@@ -167,20 +170,19 @@ export class InstanceCache implements Instancer {
       waiting = undefined;
       w?.({ value: undefined, done: true });
     };
-    // The listener's promise settles only when the consumer asks for the next event, so the cache's
-    // own collapsing of piled-up snapshots applies to a slow consumer.
+    // Snapshots that arrive while the consumer is busy replace each other, so a slow consumer gets
+    // the newest state when it asks, not the first one that arrived meanwhile.
     const subscription = this.#add(
-      (event) =>
-        new Promise<void>((release) => {
-          if (waiting !== undefined) {
-            const w = waiting;
-            waiting = undefined;
-            release();
-            w({ value: event, done: false });
-          } else {
-            held = { event, release };
-          }
-        }),
+      (event) => {
+        if (waiting !== undefined) {
+          const w = waiting;
+          waiting = undefined;
+          taken = copyEvent(event);
+          w({ value: event, done: false });
+        } else {
+          held = taken !== undefined && sameEvent(taken, event) ? undefined : event;
+        }
+      },
       undefined,
       finish,
     );
@@ -189,8 +191,8 @@ export class InstanceCache implements Instancer {
         if (held !== undefined) {
           const h = held;
           held = undefined;
-          h.release();
-          return Promise.resolve({ value: h.event, done: false });
+          taken = copyEvent(h);
+          return Promise.resolve({ value: h, done: false });
         }
         if (done) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => {
@@ -198,7 +200,6 @@ export class InstanceCache implements Instancer {
         });
       },
       return: (): Promise<IteratorResult<DiscoveryEvent>> => {
-        held?.release();
         held = undefined;
         subscription.unsubscribe();
         finish();

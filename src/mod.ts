@@ -46,3 +46,6 @@ export {
 export { RegistrarErrorEvent, RegistrarEvent, type RegistrarEventType } from "./registrar.ts";
 export { type FetchFunction, httpFactory, type HttpFactoryOptions } from "./http/factory.ts";
 export { balancedFetch, type BalancedFetchOptions } from "./http/balanced_fetch.ts";
+// Types that the fetch helper's signature mentions; the implementations live in `./lb`.
+export type { Balancer } from "./lb/balancer.ts";
+export type { BackoffOptions, RetryCallback, RetryOptions } from "./lb/retry.ts";

@@ -58,7 +58,8 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
   if (scheme !== "http" && scheme !== "https") {
     throw new TypeError(`options.scheme must be "http" or "https", got ${JSON.stringify(scheme)}`);
   }
-  const prefix = (options.pathPrefix ?? "").replace(/\/+$/, "");
+  const rawPrefix: unknown = options.pathPrefix ?? "";
+  const prefix = typeof rawPrefix === "string" ? rawPrefix.replace(/\/+$/, "") : rawPrefix;
   if (typeof prefix !== "string" || (prefix !== "" && !prefix.startsWith("/"))) {
     throw new TypeError(`options.pathPrefix must start with "/", got ${JSON.stringify(options.pathPrefix)}`);
   }
@@ -80,14 +81,18 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       const source = new URL(request.url);
       const target = `${origin}${prefix}${source.pathname}${source.search}`;
       const body = request.body === null ? null : await request.clone().arrayBuffer();
-      const limit = deadline(timeout, callOptions.signal);
+      // The timer bounds the wait for headers only. The caller's signal is linked directly, not as the
+      // deadline's parent (clear() would unlink it), so that it still governs reading the body.
+      const limit = deadline(timeout);
+      const caller = callOptions.signal;
+      const signal = caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
       try {
         return await fetchImpl(target, {
           method: request.method,
           headers: request.headers,
           body,
           redirect: request.redirect,
-          signal: limit.signal,
+          signal,
         });
       } finally {
         limit.clear();

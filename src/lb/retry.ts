@@ -126,7 +126,10 @@ export function retry<Req, Res>(
         try {
           const endpoint = balancer.endpoint(tried);
           tried.add(endpoint);
-          const result = await untilAborted(endpoint(request, { signal: per.signal }), per.signal, discard);
+          // Also linked to the caller directly: per.clear() unlinks it, yet a returned value (a streamed
+          // body) must stay abortable by the caller after the call returns.
+          const signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);
+          const result = await untilAborted(endpoint(request, { signal }), per.signal, discard);
           drop();
           if (retryResult === undefined || !retryResult(result)) return result;
           kept = { result };
@@ -163,6 +166,8 @@ export function retry<Req, Res>(
         }
         if (!go) {
           if (kept !== undefined && final === error) return kept.result;
+          // A kept result that is not returned must still be released (e.g. a response body).
+          drop();
           throw new RetryError(errors, final);
         }
         if (backoff !== undefined) {
