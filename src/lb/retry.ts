@@ -131,8 +131,12 @@ export function retry<Req, Res>(
           const signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);
           const result = await untilAborted(endpoint(request, { signal }), per.signal, discard);
           drop();
-          if (retryResult === undefined || !retryResult(result)) return result;
+          // Kept before retryResult runs, so that a throwing callback still gets it discarded.
           kept = { result };
+          if (retryResult === undefined || !retryResult(result)) {
+            kept = undefined;
+            return result;
+          }
           error = new SdError(
             "ERR_RETRYABLE_RESULT",
             `Attempt ${attempt} returned a result marked for retry`,
