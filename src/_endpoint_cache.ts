@@ -1,6 +1,6 @@
 // The endpoint cache behind DefaultEndpointer: turns instance sets into endpoints via the factory,
 // reuses surviving ones, closes vanished ones, and handles invalidate-after-error. Internal.
-import { EMPTY_DETAILS } from "./_event.ts";
+import { EMPTY_DETAILS, sameDetails } from "./_event.ts";
 import { describe } from "./errors.ts";
 import type { DiscoveryEvent, Endpoint, Factory, InstanceDetails, Logger } from "./types.ts";
 
@@ -134,7 +134,7 @@ export class EndpointCache<Req, Res> {
       const live = old.get(instance);
       if (live !== undefined) {
         old.delete(instance);
-        if (live.entry.details !== d) {
+        if (live.entry.details !== d && !sameDetails(live.entry.details, d)) {
           live.entry = { instance, details: d, endpoint: live.entry.endpoint };
           changed = true;
         }

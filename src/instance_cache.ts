@@ -53,7 +53,7 @@ class Subscriber {
  * Holds the current discovery state of one service and pushes it to subscribers. Backends extend it
  * (or own one) and call {@linkcode InstanceCache.update} with every lookup result; it validates,
  * sorts and de-duplicates the instances, drops states identical to the current one, and delivers to
- * each listener asynchronously, in order, with its own copy. A listener that returns a promise gets its
+ * each listener asynchronously, in order, with its own copy of the instances array. A listener that returns a promise gets its
  * next event only after that promise settles; events that pile up meanwhile collapse to the newest (they
  * are full snapshots), so a slow listener never holds up the others or the backend.
  *
@@ -106,9 +106,11 @@ export class InstanceCache implements Instancer {
     if (typeof update !== "object" || update === null) {
       throw new TypeError(`Update must be an object with instances or error, got ${String(update)}`);
     }
-    const event = update.error !== undefined
-      ? failure(update.error)
-      : normalizeInstances(update.instances as Iterable<InstanceInput>);
+    const event = update.error !== undefined ? failure(update.error) : normalizeInstances(
+      update.instances as Iterable<InstanceInput>,
+      "instances",
+      this.#state?.error === undefined ? this.#state : undefined,
+    );
     if (this.#stopped) return false;
     if (this.#state !== undefined && sameEvent(this.#state, event)) return false;
     this.#state = event;

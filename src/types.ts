@@ -31,7 +31,8 @@ export interface InstanceDetails {
 
 /**
  * A complete, sorted set of instances. `instances` is the listener's own array; `details` maps an
- * instance string to its (frozen) details, and may lack entries for instances that have none.
+ * instance string to its frozen details, and lacks entries for instances that have none. The details
+ * map is shared by all listeners and read-only: `set`, `delete` and `clear` throw a TypeError.
  */
 export interface InstancesEvent {
   /** Sorted, unique instance strings (normally `host:port`, IPv6 as `[addr]:port`). */

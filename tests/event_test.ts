@@ -233,13 +233,17 @@ Deno.test("sameEvent treats equal sets and equal errors as the same state", () =
   assert.equal(sameEvent(set([]), boom), false);
 });
 
-Deno.test("copyEvent gives a fresh array and map but shares frozen details and errors", () => {
+Deno.test("copyEvent gives a fresh array but shares the read-only details map and errors", () => {
   const event = normalizeInstances(["b", { instance: "a", weight: 1 }]);
   const copy = copyEvent(event);
   assert.deepEqual(copy, event);
   assert.notEqual(copy.instances, event.instances);
-  assert.notEqual(copy.details, event.details);
-  assert.equal(copy.details!.get("a"), event.details.get("a"));
+  assert.equal(copy.details, event.details);
+  const details = copy.details as Map<string, unknown>;
+  assert.throws(() => details.set("c", {}), /Instance details are read-only \(tried to set "c"\)/);
+  assert.throws(() => details.delete("a"), /read-only \(tried to delete "a"\)/);
+  assert.throws(() => details.clear(), /read-only \(tried to clear them\)/);
+  assert.deepEqual([...event.details.keys()], ["a"]);
   copy.instances!.pop();
   assert.deepEqual(event.instances, ["a", "b"]);
   const failed = { error: new Error("x") };
