@@ -6,8 +6,25 @@
 
 const BRAND = Symbol.for("@edgekit/sd.error");
 
+/**
+ * DNS failure codes, the same strings Node's `dns` module uses, so code written against
+ * `node:dns/promises` branches the same way on the edge.
+ */
+export type DnsErrorCode =
+  | "ENOTFOUND"
+  | "ENODATA"
+  | "ESERVFAIL"
+  | "EREFUSED"
+  | "ETIMEOUT"
+  | "EBADRESP"
+  | "ECONNREFUSED"
+  | "ECANCELLED"
+  | "EFORMERR"
+  | "ENOTIMP";
+
 /** Stable codes carried by every {@linkcode SdError}. */
 export type SdErrorCode =
+  | DnsErrorCode
   | "ERR_NO_ENDPOINTS"
   | "ERR_RETRY_EXHAUSTED"
   | "ERR_DEADLINE_EXCEEDED"

@@ -1,5 +1,6 @@
 /**
- * Load balancing over an Endpointer: round robin, random, and retry across instances.
+ * Load balancing over an Endpointer: round robin, random, RFC 2782 (priority and weight), and retry
+ * across instances.
  *
  * ```ts
  * import { FixedEndpointer } from "@edgekit/sd";
@@ -17,3 +18,4 @@ export type { Balancer } from "./balancer.ts";
 export { RoundRobinBalancer } from "./round_robin.ts";
 export { RandomBalancer, type RandomBalancerOptions, seededRandom } from "./random.ts";
 export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } from "./retry.ts";
+export { type DetailedEndpointer, Rfc2782Balancer, type Rfc2782BalancerOptions } from "./rfc2782.ts";

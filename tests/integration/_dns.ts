@@ -170,7 +170,7 @@ export async function fixtureRecords(): Promise<ZoneRecord[]> {
 }
 
 /**
- * Puts the fixture's SRV/A/AAAA/TXT records back in one update: each fixture RRset is deleted,
+ * Puts the fixture's SRV/A/AAAA/CNAME/TXT records back in one update: each fixture RRset is deleted,
  * then its records are added again, so tests can run in any order. Every record under the names
  * in `alsoDelete` (fully qualified, for example `api-3.svc.test.`) is removed as well.
  */
