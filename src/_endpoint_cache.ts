@@ -128,9 +128,16 @@ export class EndpointCache<Req, Res> {
     // A change is an endpoint made, removed or given new details; a re-listed instance whose factory
     // fails again, or a duplicate, is not.
     let changed = forceChanged;
+    const noDetails = details.size === 0;
+    let last: string | undefined;
+    let ordered = true;
     for (const instance of instances) {
-      if (next.has(instance)) continue; // duplicates never leak a second endpoint
-      const d = details.get(instance) ?? EMPTY_DETAILS;
+      // Duplicates never leak a second endpoint. Instances arrive sorted, so a repeat is adjacent; only
+      // after an out-of-order one (an Instancer breaking that contract) does every instance need a lookup.
+      if (last !== undefined && instance < last) ordered = false;
+      if (instance === last || (!ordered && next.has(instance))) continue;
+      last = instance;
+      const d = noDetails ? EMPTY_DETAILS : details.get(instance) ?? EMPTY_DETAILS;
       const live = old.get(instance);
       if (live !== undefined) {
         old.delete(instance);

@@ -108,7 +108,10 @@ export function normalizeInstances(
   ) {
     throw new TypeError(`${where} must be an iterable of instances, got ${describe(list)}`);
   }
-  const seen = new Map<string, InstanceDetails>();
+  const names: string[] = [];
+  const found: InstanceDetails[] = [];
+  // Strictly increasing input (the usual case: registries sort) needs no de-duplication map.
+  let increasing = true;
   let index = 0;
   for (const entry of list) {
     // The position ("instances[3]") is formatted only when needed: per entry it is a visible share
@@ -136,18 +139,21 @@ export function normalizeInstances(
     if (typeof instance !== "string" || instance === "") {
       throw new TypeError(`${where}[${at}] must name a non-empty instance string, got ${describe(instance)}`);
     }
-    if (!seen.has(instance)) seen.set(instance, details);
+    if (increasing && names.length > 0 && !(instance > names[names.length - 1]!)) increasing = false;
+    names.push(instance);
+    found.push(details);
   }
+  const details = new Map<string, InstanceDetails>();
+  if (increasing) {
+    // Unchanged details already carry their previous object (see the loop above).
+    for (let i = 0; i < names.length; i++) if (found[i] !== EMPTY_DETAILS) details.set(names[i]!, found[i]!);
+    return { instances: names, details: seal(details) };
+  }
+  const seen = new Map<string, InstanceDetails>();
+  for (let i = 0; i < names.length; i++) if (!seen.has(names[i]!)) seen.set(names[i]!, found[i]!);
   let instances = [...seen.keys()];
   if (!isSorted(instances)) instances = sortWithHint(instances, seen, previous?.instances);
-  const details = new Map<string, InstanceDetails>();
-  for (const [instance, d] of seen) {
-    if (d === EMPTY_DETAILS) continue;
-    // Keep the previous object when equal: stable identities make the next comparisons cheap and let
-    // endpointers see at once that nothing changed.
-    const before = previous?.details.get(instance);
-    details.set(instance, before !== undefined && sameDetails(before, d) ? before : d);
-  }
+  for (const [instance, d] of seen) if (d !== EMPTY_DETAILS) details.set(instance, d);
   return { instances, details: seal(details) };
 }
 
