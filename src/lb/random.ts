@@ -70,8 +70,9 @@ export class RandomBalancer<Req = unknown, Res = unknown> implements Balancer<Re
 
 /** Maps r in [0, 1) to an index below n, tolerating a source that returns exactly 1. */
 export function pickIndex(r: number, n: number): number {
-  const i = Math.floor(r * n);
-  return i >= n ? n - 1 : i < 0 ? 0 : i;
+  // Truncation equals floor for the non-negative values a valid source gives (n < 2^31 endpoints).
+  const i = (r * n) | 0;
+  return i < n ? (i < 0 ? 0 : i) : n - 1;
 }
 
 /**
