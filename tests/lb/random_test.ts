@@ -180,3 +180,11 @@ Deno.test("seededRandom rejects a seed that is not an integer, naming it", () =>
   // Negative integers are fine.
   assert.equal(typeof seededRandom(-42)(), "number");
 });
+
+Deno.test("pickIndex keeps any source value inside the array, NaN included", () => {
+  assert.equal(pickIndex(0, 5), 0);
+  assert.equal(pickIndex(0.999999, 5), 4);
+  assert.equal(pickIndex(1, 5), 4, "a source returning exactly 1");
+  assert.equal(pickIndex(-0.5, 5), 0);
+  assert.equal(pickIndex(Number.NaN, 5), 0);
+});
