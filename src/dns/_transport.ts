@@ -1,6 +1,7 @@
 // One DNS-over-HTTPS exchange with one server: RFC 8484 (GET or POST, application/dns-message) or the
 // JSON API (application/dns-json). Turns every HTTP and format failure into a DnsError; internal.
 import { deadline } from "../_async.ts";
+import { BodyTooLargeError, readBody } from "../_body.ts";
 import { describe } from "../errors.ts";
 import type { FetchFunction } from "../http/factory.ts";
 import { DnsError } from "./errors.ts";
@@ -86,7 +87,13 @@ export async function exchange(
       if (contentType !== expected && !jsonLike) {
         throw fail("EBADRESP", `content type ${JSON.stringify(contentType)}, expected ${expected}`);
       }
-      const bytes = await readCapped(response, options.maxBytes, fail);
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBody(response, options.maxBytes);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) throw fail("EBADRESP", error.message);
+        throw error;
+      }
       const ageHeader = Number(response.headers.get("age"));
       const age = Number.isFinite(ageHeader) && ageHeader > 0 ? Math.floor(ageHeader) : 0;
       let message: DnsMessage;
@@ -119,39 +126,6 @@ function abortOr(
   if (caller?.aborted) return fail("ECANCELLED", "cancelled", caller.reason);
   if (limit.aborted) return fail("ETIMEOUT", "no answer in time", limit.reason);
   return fail("ECONNREFUSED", `${what}: ${describe(error)}`, error);
-}
-
-async function readCapped(
-  response: Response,
-  max: number,
-  fail: (code: "EBADRESP", detail: string) => DnsError,
-): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > max) {
-    throw fail("EBADRESP", `answer of ${declared} bytes exceeds ${max}`);
-  }
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw fail("EBADRESP", `answer exceeds ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 function sameName(a: string, b: string): boolean {
