@@ -29,6 +29,7 @@ export type SdErrorCode =
   | "ERR_RETRY_EXHAUSTED"
   | "ERR_DEADLINE_EXCEEDED"
   | "ERR_REGISTRY_UNAVAILABLE"
+  | "ERR_REGISTRY_REJECTED"
   | "ERR_MALFORMED_RESPONSE"
   | "ERR_STOPPED"
   | "ERR_DISCOVERY"
@@ -170,6 +171,33 @@ export class RegistryUnavailableError extends SdError {
   constructor(message: string, options?: SdErrorOptions) {
     super("ERR_REGISTRY_UNAVAILABLE", message, options);
     this.name = "RegistryUnavailableError";
+  }
+}
+
+/**
+ * Raised when a registry understood a request and refused it (a 4xx answer: bad request, not found,
+ * permission denied, compacted revision ...). `status` is the HTTP status; `detail` is the registry's
+ * own error text.
+ */
+export class RegistryRejectedError extends SdError {
+  /** The HTTP status of the answer. */
+  readonly status: number;
+  /** The registry's own error text, if it sent one. */
+  readonly detail: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused, naming the registry address.
+   * @param status The HTTP status of the answer.
+   * @param detail The registry's own error text, if any.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, status: number, detail?: string, options?: SdErrorOptions) {
+    super("ERR_REGISTRY_REJECTED", message, options);
+    this.name = "RegistryRejectedError";
+    this.status = status;
+    this.detail = detail;
   }
 }
 

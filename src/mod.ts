@@ -22,6 +22,7 @@ export {
   isSdError,
   MalformedResponseError,
   NoEndpointsError,
+  RegistryRejectedError,
   RegistryUnavailableError,
   RetryError,
   SdError,

@@ -1,0 +1,100 @@
+// The etcd v3 JSON gateway's encoding: base64 keys and values, int64 numbers as strings, omitted
+// zero values. Every reader here throws MalformedResponseError naming the bad field; internal.
+import { describe, MalformedResponseError } from "../errors.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** UTF-8 text to base64. */
+export function toBase64(text: string): string {
+  const bytes = encoder.encode(text);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** base64 to UTF-8 text; throws MalformedResponseError for bad base64 or bad UTF-8. */
+export function fromBase64(value: unknown, field: string): string {
+  if (value === undefined) return ""; // an omitted bytes field is empty
+  if (typeof value !== "string") throw bad(field, value, "a base64 string");
+  let binary: string;
+  try {
+    binary = atob(value);
+  } catch {
+    throw bad(field, value, "valid base64");
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw bad(field, value, "UTF-8 text");
+  }
+}
+
+/** The key right after every key that starts with `prefix`: the prefix with its last byte + 1. */
+export function prefixEnd(prefix: string): string {
+  const bytes = encoder.encode(prefix);
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i]! < 0xff) {
+      const end = bytes.slice(0, i + 1);
+      end[i]!++;
+      let binary = "";
+      for (const b of end) binary += String.fromCharCode(b);
+      return btoa(binary);
+    }
+  }
+  return btoa("\0"); // every byte 0xff: the range runs to the end of the keyspace
+}
+
+/** An int64 field (sent as a string, omitted when 0) as a decimal string. */
+export function int64(value: unknown, field: string): string {
+  if (value === undefined) return "0";
+  if (typeof value === "string" && /^-?\d{1,20}$/.test(value)) return value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
+  throw bad(field, value, "an int64 (a decimal string)");
+}
+
+/** An int64 field that must fit a JavaScript number (TTLs, counts). */
+export function smallInt(value: unknown, field: string): number {
+  const n = Number(int64(value, field));
+  if (!Number.isSafeInteger(n)) throw bad(field, value, "a safe integer");
+  return n;
+}
+
+/** An object field (omitted means empty). */
+export function object(value: unknown, field: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw bad(field, value, "an object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** An array field (omitted means empty). */
+export function array(value: unknown, field: string): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw bad(field, value, "an array");
+  return value;
+}
+
+/** `a + 1` for decimal int64 strings. */
+export function next(revision: string): string {
+  return (BigInt(revision) + 1n).toString();
+}
+
+/** Whether decimal int64 string `a` is greater than `b`. */
+export function after(a: string, b: string): boolean {
+  return BigInt(a) > BigInt(b);
+}
+
+function bad(field: string, value: unknown, expected: string): MalformedResponseError {
+  const shown = describe(value);
+  return new MalformedResponseError(
+    `etcd answered ${field} = ${
+      shown.length > 80 ? `${shown.slice(0, 80)}...` : shown
+    }, expected ${expected}`,
+  );
+}

@@ -1,0 +1,274 @@
+/**
+ * Discovery from the values under an etcd key prefix, kept current by a watch.
+ *
+ * @module
+ */
+import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
+import type { InstanceInput } from "../_event.ts";
+import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
+import { describe, RegistryUnavailableError } from "../errors.ts";
+import { InstanceCache } from "../instance_cache.ts";
+import type { Logger } from "../types.ts";
+import { next } from "./_wire.ts";
+import type { EtcdClient, EtcdKeyValue } from "./client.ts";
+
+/** Options for {@linkcode EtcdInstancer}. */
+export interface EtcdInstancerOptions {
+  /**
+   * Milliseconds without any message on the watch (event or progress notification) after which the
+   * stream is presumed dead and opened again from the last revision seen. etcd sends progress
+   * notifications every `--experimental-watch-progress-notify-interval` (10 minutes by default); set that
+   * below this to keep healthy idle streams open. Default: 60,000.
+   */
+  idleTimeout?: number;
+  /** Pause after failures: capped exponential with jitter. Default: `{ initial: 500, max: 30000, multiplier: 2 }`. */
+  backoff?: Partial<BackoffOptions>;
+  /** Random source in [0, 1) for jitter. Default: `Math.random`. */
+  random?: () => number;
+  /** Stops the instancer when aborted. */
+  signal?: AbortSignal;
+  /** Receives reconnects and skipped values. Default: silent. */
+  logger?: Logger;
+}
+
+const DEFAULT_BACKOFF: BackoffOptions = { initial: 500, max: 30_000, multiplier: 2 };
+
+/** Thrown inside the loop to re-list after a compaction; never escapes. */
+class Relist extends Error {}
+
+/**
+ * An Instancer over every key under a prefix: each value is an instance string (as go-kit stores
+ * them), with the key as its `id` detail. It lists the prefix, then watches it from the listed
+ * revision + 1, so nothing between the two is lost; a broken stream is resumed from the last revision
+ * seen (no lost and no duplicate states), a stream silent for `idleTimeout` is reopened the same way,
+ * and a watch cancelled by compaction lists again and watches from the new revision. Failures are
+ * error events that leave the last good state in every endpointer, with capped, jittered backoff.
+ * go-kit's never re-established a failed watch.
+ *
+ * The prefix is matched byte for byte: `/services/api` also matches `/services/api2/x`, so end it
+ * with `/`.
+ *
+ * @example
+ * ```ts
+ * import { EtcdClient } from "./client.ts";
+ * import { EtcdInstancer } from "./instancer.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * // A stand-in gateway: one key under the prefix; the watch stream ends at once.
+ * const fakeEtcd = (input: Request | URL | string) => {
+ *   const path = new URL(new Request(input).url).pathname;
+ *   if (path === "/v3/kv/range") {
+ *     return Promise.resolve(Response.json({
+ *       header: { revision: "3" },
+ *       kvs: [{ key: btoa("/services/api/1"), value: btoa("10.0.0.1:8080") }],
+ *     }));
+ *   }
+ *   return Promise.resolve(new Response(""));
+ * };
+ * const client = new EtcdClient({ endpoints: ["http://127.0.0.1:2379"], fetch: fakeEtcd });
+ * using instancer = new EtcdInstancer(client, "/services/api/", { backoff: { initial: 60_000 } });
+ * for await (const event of instancer) {
+ *   assertEquals(event.instances, ["10.0.0.1:8080"]);
+ *   break;
+ * }
+ * ```
+ */
+export class EtcdInstancer extends InstanceCache {
+  readonly #client: EtcdClient;
+  readonly #prefix: string;
+  readonly #options: EtcdInstancerOptions;
+  readonly #backoff: BackoffOptions;
+  readonly #random: () => number;
+  readonly #idleTimeout: number;
+  readonly #controller = new AbortController();
+  readonly #detach: () => void;
+  /** The key-value pairs under the prefix, as last known. */
+  #kvs = new Map<string, string>();
+  /** The last revision reflected in #kvs; the watch resumes after it. */
+  #revision: string | undefined;
+
+  /**
+   * Starts listing and watching `prefix` at once.
+   *
+   * @param client The etcd client (may be shared with registrars and other instancers).
+   * @param prefix The key prefix, e.g. `/services/api/`.
+   * @param options Idle timeout, backoff, signal, logger.
+   * @throws {TypeError | RangeError} If an argument is invalid.
+   */
+  constructor(client: EtcdClient, prefix: string, options: EtcdInstancerOptions = {}) {
+    super(options.logger === undefined ? {} : { logger: options.logger });
+    requireMethod(client, "watch", "client");
+    this.#client = client;
+    this.#prefix = requireString(prefix, "prefix");
+    this.#idleTimeout = requireNumber(options.idleTimeout ?? 60_000, "options.idleTimeout", { min: 1 });
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    requireNumber(this.#backoff.initial, "options.backoff.initial", { min: 1 });
+    requireNumber(this.#backoff.max, "options.backoff.max", { min: 1 });
+    requireNumber(this.#backoff.multiplier, "options.backoff.multiplier", { min: 1 });
+    if (options.random !== undefined) requireFunction(options.random, "options.random");
+    requireSignal(options.signal, "options.signal");
+    this.#random = options.random ?? Math.random;
+    this.#options = options;
+    const signal = options.signal;
+    const onAbort = () => this.stop();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#detach = () => signal?.removeEventListener("abort", onAbort);
+    if (signal?.aborted) this.stop();
+    else void this.#run();
+  }
+
+  /** The watched prefix. */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /**
+   * Lists the prefix once, without touching the instancer's state (for pull mode and health checks).
+   *
+   * @param options A signal.
+   * @returns The instances and the store revision they were read at.
+   * @throws {RegistryUnavailableError | RegistryRejectedError | MalformedResponseError}
+   */
+  async lookup(
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ instances: InstanceInput[]; revision: string }> {
+    const { revision, kvs } = await this.#client.range(this.#prefix, { prefix: true, ...options });
+    return { instances: toInstances(new Map(kvs.map((kv) => [kv.key, kv.value]))), revision };
+  }
+
+  /** Stops the watch and the loop. Idempotent. */
+  override stop(): void {
+    if (this.stopped) return;
+    this.#controller.abort(new DOMException("EtcdInstancer stopped", "AbortError"));
+    this.#detach();
+    super.stop();
+  }
+
+  async #run(): Promise<void> {
+    const stopped = this.#controller.signal;
+    // Consecutive rounds that ended without a useful watch; drives the backoff.
+    let failures = 0;
+    while (!stopped.aborted) {
+      try {
+        if (this.#revision === undefined) await this.#list();
+        const useful = await this.#watch();
+        // The stream ended cleanly (the server closed it, or it idled out). Pause briefly all the
+        // same, and longer each time a stream ends without delivering anything: never a tight loop.
+        failures = useful ? 1 : failures + 1;
+      } catch (error) {
+        if (stopped.aborted) return;
+        if (error instanceof Relist) {
+          this.#revision = undefined;
+          continue;
+        }
+        failures++;
+        this.#options.logger?.warn("etcd watch failed; keeping the last good state", {
+          prefix: this.#prefix,
+          error: describe(error),
+        });
+        this.update({ error });
+      }
+      try {
+        await delay(backoffDelay(failures, this.#backoff, this.#random), stopped);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async #list(): Promise<void> {
+    const { revision, kvs } = await this.#client.range(this.#prefix, {
+      prefix: true,
+      signal: this.#controller.signal,
+    });
+    this.#kvs = new Map(kvs.map((kv) => [kv.key, kv.value]));
+    this.#revision = revision;
+    this.#publish();
+  }
+
+  /**
+   * Watches from the revision after the last one seen until the stream ends or fails. Returns whether
+   * it delivered anything.
+   */
+  async #watch(): Promise<boolean> {
+    let useful = false;
+    const idle = new AbortController();
+    const signal = AbortSignal.any([this.#controller.signal, idle.signal]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(new DOMException("watch idle", "TimeoutError")), this.#idleTimeout);
+    };
+    arm();
+    try {
+      const stream = this.#client.watch(this.#prefix, {
+        prefix: true,
+        startRevision: next(this.#revision!),
+        progressNotify: true,
+        signal,
+      });
+      for await (const message of stream) {
+        arm();
+        useful = true;
+        if (message.canceled) {
+          if (message.compactRevision !== undefined) {
+            this.#options.logger?.info("etcd compacted past the watch; listing again", {
+              prefix: this.#prefix,
+              compactRevision: message.compactRevision,
+            });
+            throw new Relist();
+          }
+          throw new RegistryUnavailableError(
+            `etcd cancelled the watch on ${JSON.stringify(this.#prefix)}${
+              message.cancelReason ? `: ${message.cancelReason}` : ""
+            }`,
+          );
+        }
+        if (message.events.length > 0) {
+          this.#apply(message.events);
+          // Resume after the last event applied, not the header's revision: a watcher catching up
+          // on history may be told the store's current revision before it has seen every event.
+          this.#revision = message.events[message.events.length - 1]!.kv.modRevision;
+        } else if (!message.created && message.revision !== "0") {
+          // A progress notification: every event up to this revision has been delivered.
+          this.#revision = message.revision;
+        }
+        // On (re)connection, republish: after an error event this restores the good state.
+        if (message.events.length > 0 || message.created) this.#publish();
+      }
+      return useful;
+    } catch (error) {
+      if (idle.signal.aborted && !this.#controller.signal.aborted) {
+        // Silent for too long: reopen from the last revision, without an error event.
+        this.#options.logger?.info("etcd watch idle; reopening it", { prefix: this.#prefix });
+        return useful;
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #apply(events: readonly { type: "PUT" | "DELETE"; kv: EtcdKeyValue }[]): void {
+    for (const { type, kv } of events) {
+      if (type === "DELETE") this.#kvs.delete(kv.key);
+      else this.#kvs.set(kv.key, kv.value);
+    }
+  }
+
+  #publish(): void {
+    this.update({ instances: toInstances(this.#kvs, this.#options.logger) });
+  }
+}
+
+function toInstances(kvs: ReadonlyMap<string, string>, logger?: Logger): InstanceInput[] {
+  const out: InstanceInput[] = [];
+  for (const [key, value] of kvs) {
+    if (value === "") {
+      logger?.warn("etcd key with an empty value skipped", { key });
+      continue;
+    }
+    out.push({ instance: value, id: key });
+  }
+  return out;
+}
