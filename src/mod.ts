@@ -50,3 +50,8 @@ export { balancedFetch, type BalancedFetchOptions } from "./http/balanced_fetch.
 // Types that the fetch helper's signature mentions; the implementations live in `./lb`.
 export type { Balancer } from "./lb/balancer.ts";
 export type { BackoffOptions, RetryCallback, RetryOptions } from "./lb/retry.ts";
+export {
+  BackgroundInstancer,
+  type BackgroundInstancerOptions,
+  backoffOptions,
+} from "./background_instancer.ts";

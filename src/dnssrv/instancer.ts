@@ -5,11 +5,11 @@
  */
 import { backoffDelay, type BackoffOptions, deadline, delay } from "../_async.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
+import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import { DnsError } from "../dns/errors.ts";
 import { DohResolver } from "../dns/resolver.ts";
 // deno-lint-ignore no-unused-vars
 import type { Rfc2782Balancer } from "../lb/rfc2782.ts";
-import { InstanceCache } from "../instance_cache.ts";
 import type { Logger } from "../types.ts";
 import { lookupSrv, type LookupSrvOptions, type SrvLookup, type SrvResolver } from "./lookup.ts";
 
@@ -65,14 +65,12 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 1000, max: 60_000, multiplier
  * }
  * ```
  */
-export class DnsSrvInstancer extends InstanceCache {
+export class DnsSrvInstancer extends BackgroundInstancer {
   readonly #name: string;
   readonly #resolver: SrvResolver;
   readonly #options: DnsSrvInstancerOptions;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
-  readonly #controller = new AbortController();
-  readonly #detach: () => void;
 
   /**
    * Starts looking up `name` at once, then on the TTL schedule.
@@ -82,7 +80,7 @@ export class DnsSrvInstancer extends InstanceCache {
    * @throws {TypeError | RangeError} If an argument is invalid.
    */
   constructor(name: string, options: DnsSrvInstancerOptions = {}) {
-    super(options.logger === undefined ? {} : { logger: options.logger });
+    super(options);
     this.#name = requireString(name, "name");
     if (options.resolver !== undefined) requireMethod(options.resolver, "resolveSrv", "options.resolver");
     const min = requireNumber(options.minInterval ?? 5000, "options.minInterval", { min: 1 });
@@ -93,10 +91,7 @@ export class DnsSrvInstancer extends InstanceCache {
     const jitter = requireNumber(options.jitter ?? 0.1, "options.jitter");
     if (jitter > 1) throw new RangeError(`options.jitter must be between 0 and 1, got ${jitter}`);
     requireNumber(options.timeout ?? 10_000, "options.timeout", { min: 1 });
-    const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    requireNumber(backoff.initial, "options.backoff.initial", { min: 1 });
-    requireNumber(backoff.max, "options.backoff.max", { min: 1 });
-    requireNumber(backoff.multiplier, "options.backoff.multiplier", { min: 1 });
+    const backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     const mode = options.resolveTargets ?? false;
     if (mode !== false && mode !== "ipv4" && mode !== "ipv6" && mode !== "both") {
       throw new TypeError(
@@ -104,17 +99,11 @@ export class DnsSrvInstancer extends InstanceCache {
       );
     }
     if (options.random !== undefined) requireFunction(options.random, "options.random");
-    requireSignal(options.signal, "options.signal");
     this.#options = options;
     this.#backoff = backoff;
     this.#random = options.random ?? Math.random;
     this.#resolver = options.resolver ?? new DohResolver();
-    const signal = options.signal;
-    const onAbort = () => this.stop();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.#detach = () => signal?.removeEventListener("abort", onAbort);
-    if (signal?.aborted) this.stop();
-    else void this.#run();
+    this.start(() => this.#run());
   }
 
   /** The SRV name this instancer follows. */
@@ -137,16 +126,8 @@ export class DnsSrvInstancer extends InstanceCache {
     return lookupSrv(this.#resolver, this.#name, lookupOptions);
   }
 
-  /** Stops the lookup loop, aborting a lookup in flight. Idempotent. */
-  override stop(): void {
-    if (this.stopped) return;
-    this.#controller.abort(new DOMException("DnsSrvInstancer stopped", "AbortError"));
-    this.#detach();
-    super.stop();
-  }
-
   async #run(): Promise<void> {
-    const stopSignal = this.#controller.signal;
+    const stopSignal = this.stopSignal;
     let failures = 0;
     while (!stopSignal.aborted) {
       let wait: number;

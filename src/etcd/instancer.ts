@@ -5,9 +5,9 @@
  */
 import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
 import type { InstanceInput } from "../_event.ts";
-import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
+import { requireFunction, requireMethod, requireNumber, requireString } from "../_validate.ts";
+import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import { describe, RegistryUnavailableError } from "../errors.ts";
-import { InstanceCache } from "../instance_cache.ts";
 import type { Logger } from "../types.ts";
 import { next } from "./_wire.ts";
 import type { EtcdClient, EtcdKeyValue } from "./client.ts";
@@ -73,19 +73,19 @@ class Relist extends Error {}
  * }
  * ```
  */
-export class EtcdInstancer extends InstanceCache {
+export class EtcdInstancer extends BackgroundInstancer {
   readonly #client: EtcdClient;
   readonly #prefix: string;
   readonly #options: EtcdInstancerOptions;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
   readonly #idleTimeout: number;
-  readonly #controller = new AbortController();
-  readonly #detach: () => void;
   /** The key-value pairs under the prefix, as last known. */
   #kvs = new Map<string, string>();
   /** The last revision reflected in #kvs; the watch resumes after it. */
   #revision: string | undefined;
+  /** Whether the current round's watch delivered events or progress (it was healthy). */
+  #advanced = false;
 
   /**
    * Starts listing and watching `prefix` at once.
@@ -96,25 +96,16 @@ export class EtcdInstancer extends InstanceCache {
    * @throws {TypeError | RangeError} If an argument is invalid.
    */
   constructor(client: EtcdClient, prefix: string, options: EtcdInstancerOptions = {}) {
-    super(options.logger === undefined ? {} : { logger: options.logger });
+    super(options);
     requireMethod(client, "watch", "client");
     this.#client = client;
     this.#prefix = requireString(prefix, "prefix");
     this.#idleTimeout = requireNumber(options.idleTimeout ?? 60_000, "options.idleTimeout", { min: 1 });
-    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    requireNumber(this.#backoff.initial, "options.backoff.initial", { min: 1 });
-    requireNumber(this.#backoff.max, "options.backoff.max", { min: 1 });
-    requireNumber(this.#backoff.multiplier, "options.backoff.multiplier", { min: 1 });
+    this.#backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
-    requireSignal(options.signal, "options.signal");
     this.#random = options.random ?? Math.random;
     this.#options = options;
-    const signal = options.signal;
-    const onAbort = () => this.stop();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.#detach = () => signal?.removeEventListener("abort", onAbort);
-    if (signal?.aborted) this.stop();
-    else void this.#run();
+    this.start(() => this.#run());
   }
 
   /** The watched prefix. */
@@ -136,19 +127,14 @@ export class EtcdInstancer extends InstanceCache {
     return { instances: toInstances(new Map(kvs.map((kv) => [kv.key, kv.value]))), revision };
   }
 
-  /** Stops the watch and the loop. Idempotent. */
-  override stop(): void {
-    if (this.stopped) return;
-    this.#controller.abort(new DOMException("EtcdInstancer stopped", "AbortError"));
-    this.#detach();
-    super.stop();
-  }
-
   async #run(): Promise<void> {
-    const stopped = this.#controller.signal;
+    const stopped = this.stopSignal;
     // Consecutive rounds that ended without a useful watch; drives the backoff.
     let failures = 0;
+    // The last round ended in a relist after compaction, and no change has arrived since.
+    let relisted = false;
     while (!stopped.aborted) {
+      this.#advanced = false;
       try {
         if (this.#revision === undefined) await this.#list();
         const useful = await this.#watch();
@@ -157,16 +143,27 @@ export class EtcdInstancer extends InstanceCache {
         failures = useful ? 1 : failures + 1;
       } catch (error) {
         if (stopped.aborted) return;
+        if (this.#advanced) {
+          // The stream was healthy before it broke: back off afresh, not from an old outage.
+          failures = 0;
+          relisted = false;
+        }
         if (error instanceof Relist) {
           this.#revision = undefined;
-          continue;
+          // List again at once; but if compaction keeps cancelling fresh watches, back off.
+          if (!relisted) {
+            relisted = true;
+            continue;
+          }
+          failures++;
+        } else {
+          failures++;
+          this.#options.logger?.warn("etcd watch failed; keeping the last good state", {
+            prefix: this.#prefix,
+            error: describe(error),
+          });
+          this.update({ error });
         }
-        failures++;
-        this.#options.logger?.warn("etcd watch failed; keeping the last good state", {
-          prefix: this.#prefix,
-          error: describe(error),
-        });
-        this.update({ error });
       }
       try {
         await delay(backoffDelay(failures, this.#backoff, this.#random), stopped);
@@ -179,7 +176,7 @@ export class EtcdInstancer extends InstanceCache {
   async #list(): Promise<void> {
     const { revision, kvs } = await this.#client.range(this.#prefix, {
       prefix: true,
-      signal: this.#controller.signal,
+      signal: this.stopSignal,
     });
     this.#kvs = new Map(kvs.map((kv) => [kv.key, kv.value]));
     this.#revision = revision;
@@ -193,7 +190,7 @@ export class EtcdInstancer extends InstanceCache {
   async #watch(): Promise<boolean> {
     let useful = false;
     const idle = new AbortController();
-    const signal = AbortSignal.any([this.#controller.signal, idle.signal]);
+    const signal = AbortSignal.any([this.stopSignal, idle.signal]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
       clearTimeout(timer);
@@ -229,16 +226,18 @@ export class EtcdInstancer extends InstanceCache {
           // Resume after the last event applied, not the header's revision: a watcher catching up
           // on history may be told the store's current revision before it has seen every event.
           this.#revision = message.events[message.events.length - 1]!.kv.modRevision;
+          this.#advanced = true;
         } else if (!message.created && message.revision !== "0") {
           // A progress notification: every event up to this revision has been delivered.
           this.#revision = message.revision;
+          this.#advanced = true;
         }
         // On (re)connection, republish: after an error event this restores the good state.
         if (message.events.length > 0 || message.created) this.#publish();
       }
       return useful;
     } catch (error) {
-      if (idle.signal.aborted && !this.#controller.signal.aborted) {
+      if (idle.signal.aborted && !this.stopSignal.aborted) {
         // Silent for too long: reopen from the last revision, without an error event.
         this.#options.logger?.info("etcd watch idle; reopening it", { prefix: this.#prefix });
         return useful;
