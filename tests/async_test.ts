@@ -1,16 +1,7 @@
 // The internal async helpers: delay, deadline and backoffDelay, under fake time.
 import { assert, fakeTime } from "./_deps.ts";
 import { backoffDelay, deadline, delay } from "../src/_async.ts";
-
-/** Counts abort listeners added to and removed from one signal. */
-function spySignal(signal: AbortSignal): { added: number; removed: number } {
-  const counts = { added: 0, removed: 0 };
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = (...args: Parameters<typeof add>) => (counts.added++, add(...args));
-  signal.removeEventListener = (...args: Parameters<typeof remove>) => (counts.removed++, remove(...args));
-  return counts;
-}
+import { spySignal } from "./_helpers.ts";
 
 Deno.test("delay resolves after exactly ms and removes its abort listener", async () => {
   const clock = fakeTime(0);

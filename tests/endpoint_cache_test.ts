@@ -3,32 +3,11 @@
 import { assert } from "./_deps.ts";
 import { EndpointCache, type EndpointCacheOptions } from "../src/_endpoint_cache.ts";
 import { EMPTY_DETAILS } from "../src/_event.ts";
-import type { DiscoveryEvent, Factory, InstanceDetails, Logger } from "../mod.ts";
+import type { DiscoveryEvent, InstanceDetails } from "../mod.ts";
+import { recordingLogger, tracking } from "./_helpers.ts";
 
 function instances(list: string[], details: [string, InstanceDetails][] = []): DiscoveryEvent {
   return { instances: list, details: new Map(details) };
-}
-
-function recordingLogger() {
-  const records: { level: string; message: string; data: Record<string, unknown> | undefined }[] = [];
-  const at = (level: string) => (message: string, data?: Record<string, unknown>) =>
-    void records.push({ level, message, data });
-  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-  return { records, logger };
-}
-
-/** A factory that records what it made and closed; endpoints answer with their instance. */
-function tracking() {
-  const made: string[] = [];
-  const closed: string[] = [];
-  const factory: Factory<string, string> = (instance) => {
-    made.push(instance);
-    return {
-      endpoint: (req) => Promise.resolve(`${instance} ${req}`),
-      close: () => void closed.push(instance),
-    };
-  };
-  return { made, closed, factory };
 }
 
 function options(overrides: Partial<EndpointCacheOptions> = {}): EndpointCacheOptions {

@@ -7,35 +7,13 @@ import {
   type DiscoveryListener,
   type EndpointerErrorEvent,
   type EndpointsChangeEvent,
-  type Factory,
   InstanceCache,
   type Instancer,
-  type Logger,
   StoppedError,
 } from "../mod.ts";
+import { recordingLogger, tracking } from "./_helpers.ts";
 
 const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-function recordingLogger() {
-  const records: { level: string; message: string; data: Record<string, unknown> | undefined }[] = [];
-  const at = (level: string) => (message: string, data?: Record<string, unknown>) =>
-    void records.push({ level, message, data });
-  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-  return { records, logger };
-}
-
-function tracking() {
-  const made: string[] = [];
-  const closed: string[] = [];
-  const factory: Factory<string, string> = (instance) => {
-    made.push(instance);
-    return {
-      endpoint: (req) => Promise.resolve(`${instance} ${req}`),
-      close: () => void closed.push(instance),
-    };
-  };
-  return { made, closed, factory };
-}
 
 /** Records `change` (as instance lists) and `error` (as messages with instance) events in order. */
 function watch(endpointer: EventTarget): string[] {

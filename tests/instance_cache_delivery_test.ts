@@ -2,34 +2,13 @@
 // These cover go-kit bugs (gokit-sd.md sections 3, 12, 15): Register/broadcast sent synchronously
 // while holding the cache's lock, so one slow subscriber blocked every other one and the backend.
 import { assert } from "./_deps.ts";
-import { type DiscoveryEvent, InstanceCache, type Logger } from "../mod.ts";
+import { type DiscoveryEvent, InstanceCache } from "../mod.ts";
+import { recorder, recordingLogger, spySignal } from "./_helpers.ts";
 
 const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 function names(events: DiscoveryEvent[]): (string | undefined)[] {
   return events.map((e) => e.error !== undefined ? `error: ${e.error.message}` : e.instances.join(","));
-}
-
-function recordingLogger() {
-  const records: { level: string; message: string; data: Record<string, unknown> | undefined }[] = [];
-  const at = (level: string) => (message: string, data?: Record<string, unknown>) =>
-    void records.push({ level, message, data });
-  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-  return { records, logger };
-}
-
-function recorder() {
-  const events: DiscoveryEvent[] = [];
-  return { events, listener: (event: DiscoveryEvent) => void events.push(event) };
-}
-
-function spySignal(signal: AbortSignal): { added: number; removed: number } {
-  const counts = { added: 0, removed: 0 };
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = (...args: Parameters<typeof add>) => (counts.added++, add(...args));
-  signal.removeEventListener = (...args: Parameters<typeof remove>) => (counts.removed++, remove(...args));
-  return counts;
 }
 
 Deno.test("InstanceCache never calls a listener re-entrantly when it updates from inside itself", async () => {

@@ -2,27 +2,13 @@
 // contract (current state first, dedupe, copies, validation, stop, signals).
 import { assert } from "./_deps.ts";
 import { DefaultEndpointer, type DiscoveryEvent, InstanceCache, SdError } from "../mod.ts";
+import { recorder, spySignal } from "./_helpers.ts";
 
 /** Lets every queued microtask run (a macrotask comes after them all). */
 const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-function recorder() {
-  const events: DiscoveryEvent[] = [];
-  return { events, listener: (event: DiscoveryEvent) => void events.push(event) };
-}
-
 function listOf(events: DiscoveryEvent[]): (string[] | string)[] {
   return events.map((e) => e.error !== undefined ? `error: ${e.error.message}` : e.instances);
-}
-
-/** Counts abort listeners added to and removed from one signal. */
-function spySignal(signal: AbortSignal): { added: number; removed: number } {
-  const counts = { added: 0, removed: 0 };
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = (...args: Parameters<typeof add>) => (counts.added++, add(...args));
-  signal.removeEventListener = (...args: Parameters<typeof remove>) => (counts.removed++, remove(...args));
-  return counts;
 }
 
 Deno.test("InstanceCache has no state before the first update, then delivers sorted sets (go-kit TestCache)", async () => {

@@ -1,0 +1,44 @@
+// Small test doubles shared by the core's tests.
+import type { DiscoveryEvent, Factory, Logger } from "../src/types.ts";
+
+/** A logger that records every call. */
+export function recordingLogger(): {
+  records: { level: string; message: string; data: Record<string, unknown> | undefined }[];
+  logger: Logger;
+} {
+  const records: { level: string; message: string; data: Record<string, unknown> | undefined }[] = [];
+  const at = (level: string) => (message: string, data?: Record<string, unknown>) =>
+    void records.push({ level, message, data });
+  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  return { records, logger };
+}
+
+/** A factory that records what it made and closed; endpoints answer with their instance. */
+export function tracking(): { made: string[]; closed: string[]; factory: Factory<string, string> } {
+  const made: string[] = [];
+  const closed: string[] = [];
+  const factory: Factory<string, string> = (instance) => {
+    made.push(instance);
+    return {
+      endpoint: (req) => Promise.resolve(`${instance} ${req}`),
+      close: () => void closed.push(instance),
+    };
+  };
+  return { made, closed, factory };
+}
+
+/** A listener that records the events it gets. */
+export function recorder(): { events: DiscoveryEvent[]; listener: (event: DiscoveryEvent) => void } {
+  const events: DiscoveryEvent[] = [];
+  return { events, listener: (event: DiscoveryEvent) => void events.push(event) };
+}
+
+/** Counts the abort listeners added to and removed from a signal. */
+export function spySignal(signal: AbortSignal): { added: number; removed: number } {
+  const counts = { added: 0, removed: 0 };
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (...args: Parameters<typeof add>) => (counts.added++, add(...args));
+  signal.removeEventListener = (...args: Parameters<typeof remove>) => (counts.removed++, remove(...args));
+  return counts;
+}
