@@ -3,7 +3,7 @@
 import { describe, MalformedResponseError } from "../errors.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8"); // not fatal: see fromBase64
 
 /** UTF-8 text to base64. */
 export function toBase64(text: string): string {
@@ -15,7 +15,11 @@ export function toBase64(text: string): string {
   return btoa(binary);
 }
 
-/** base64 to UTF-8 text; throws MalformedResponseError for bad base64 or bad UTF-8. */
+/**
+ * base64 to UTF-8 text; throws MalformedResponseError for bad base64. Bytes that are not UTF-8 become
+ * U+FFFD instead of an error: etcd stores any bytes, and one binary value must not fail a whole range
+ * or watch message (a watch replays a message on every resume, so it would fail forever).
+ */
 export function fromBase64(value: unknown, field: string): string {
   if (value === undefined) return ""; // an omitted bytes field is empty
   if (typeof value !== "string") throw bad(field, value, "a base64 string");
@@ -27,11 +31,7 @@ export function fromBase64(value: unknown, field: string): string {
   }
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    throw bad(field, value, "UTF-8 text");
-  }
+  return decoder.decode(bytes);
 }
 
 /** The key right after every key that starts with `prefix`: the prefix with its last byte + 1. */

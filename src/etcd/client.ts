@@ -44,7 +44,7 @@ export interface EtcdCallOptions {
 export interface EtcdKeyValue {
   /** The key. */
   key: string;
-  /** The value. */
+  /** The value (bytes that are not UTF-8 come out as U+FFFD, as in the key). */
   value: string;
   /** The revision that last modified it. */
   modRevision: string;
@@ -262,6 +262,12 @@ export class EtcdClient {
    */
   async keepAlive(id: string, options: EtcdCallOptions = {}): Promise<number> {
     const answer = await this.#call("/lease/keepalive", { ID: requireString(id, "id") }, options.signal);
+    if (answer["error"] !== undefined) {
+      // A failing stream is a 200 with an error object and no TTL: not a lost lease.
+      const error = object(answer["error"], "error");
+      const text = typeof error["message"] === "string" ? error["message"] : describe(answer["error"]);
+      throw new RegistryUnavailableError(`etcd keep-alive of lease ${id} failed: ${text}`);
+    }
     // The gateway wraps stream messages in "result"; an unknown lease comes back without a TTL.
     const result = object(answer["result"] ?? answer, "result");
     return smallInt(result["TTL"], "result.TTL");
@@ -304,7 +310,14 @@ export class EtcdClient {
     }
     if (options.progressNotify ?? true) create["progress_notify"] = true;
     const response = await this.#send("/watch", { create_request: create }, options.signal, true);
-    yield* readWatch(response, this.#maxBytes, options.signal);
+    for await (const message of readWatch(response, this.#maxBytes, options.signal)) {
+      if (message.canceled && this.#username !== undefined && isAuthFailure(0, message.cancelReason)) {
+        // etcd refuses a stale token inside the stream (HTTP 200), so #attempt never sees it: drop
+        // the token so that the next call (the watcher's retry) authenticates again.
+        this.#token = undefined;
+      }
+      yield message;
+    }
   }
 
   async #call(
@@ -313,16 +326,8 @@ export class EtcdClient {
     signal: AbortSignal | undefined,
   ): Promise<Record<string, unknown>> {
     const response = await this.#send(path, body, signal, false);
-    let bytes: Uint8Array;
-    try {
-      bytes = await readBody(response, this.#maxBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) throw new MalformedResponseError(`etcd ${error.message}`);
-      throw new RegistryUnavailableError(`Reading etcd's answer to ${path} failed: ${describe(error)}`, {
-        cause: error,
-      });
-    }
-    return parseObject(new TextDecoder().decode(bytes), path);
+    // #attempt has already read the whole body, within the member's deadline.
+    return parseObject(await response.text(), path);
   }
 
   /**
@@ -368,19 +373,27 @@ export class EtcdClient {
         this.#token = await this.#authenticate(endpoint, signal);
       }
       const limit = deadline(this.#timeout, signal);
+      const prefix = this.#prefix;
       let response: Response;
       try {
         const headers: Record<string, string> = { "content-type": "application/json" };
         if (this.#token !== undefined) headers["authorization"] = this.#token;
-        response = await this.#fetch(`${endpoint}${this.#prefix}${path}`, {
+        response = await this.#fetch(`${endpoint}${prefix}${path}`, {
           method: "POST",
           headers,
           body: JSON.stringify(body),
           // A stream outlives the timeout: only the caller's signal may end it.
           signal: stream && signal !== undefined ? AbortSignal.any([signal, limit.signal]) : limit.signal,
         });
+        if (!stream || response.status !== 200) {
+          // The deadline covers the body too: a member that sends headers and then stalls is as dead
+          // as one that never answers (and the caller's signal must still reach the body).
+          const text = new TextDecoder().decode(await readBody(response, this.#maxBytes));
+          response = new Response(text === "" ? null : text, { status: response.status });
+        }
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
+        if (error instanceof BodyTooLargeError) throw new MalformedResponseError(`etcd ${error.message}`);
         const what = limit.signal.aborted ? `no answer within ${this.#timeout} ms` : describe(error);
         throw new RegistryUnavailableError(`etcd at ${endpoint} failed on ${path}: ${what}`, {
           cause: error,
@@ -392,14 +405,7 @@ export class EtcdClient {
       const text = await response.text().catch(() => "");
       const detail = errorText(text);
       if (response.status === 404 && text.trim() === "404 page not found" && round < PREFIXES.length) {
-        // Not this gateway version's prefix: try the next older one.
-        const next = PREFIXES[PREFIXES.indexOf(this.#prefix) + 1];
-        if (next === undefined) throw new RegistryRejectedError(`etcd at ${endpoint} has no v3 gateway`, 404);
-        this.#logger?.info("etcd gateway prefix not found; trying an older one", {
-          from: this.#prefix,
-          to: next,
-        });
-        this.#prefix = next;
+        this.#olderPrefix(prefix, endpoint);
         continue;
       }
       if (this.#username !== undefined && round === 0 && isAuthFailure(response.status, detail)) {
@@ -421,16 +427,31 @@ export class EtcdClient {
     }
   }
 
+  /**
+   * Moves to the next older gateway prefix after `used` answered 404 (unless a concurrent call has
+   * already moved on from it).
+   */
+  #olderPrefix(used: (typeof PREFIXES)[number], endpoint: string): void {
+    if (this.#prefix !== used) return;
+    const next = PREFIXES[PREFIXES.indexOf(used) + 1];
+    if (next === undefined) throw new RegistryRejectedError(`etcd at ${endpoint} has no v3 gateway`, 404);
+    this.#logger?.info("etcd gateway prefix not found; trying an older one", { from: used, to: next });
+    this.#prefix = next;
+  }
+
   async #authenticate(endpoint: string, signal: AbortSignal | undefined): Promise<string> {
     const limit = deadline(this.#timeout, signal);
+    const prefix = this.#prefix;
     let response: Response;
+    let text: string;
     try {
-      response = await this.#fetch(`${endpoint}${this.#prefix}/auth/authenticate`, {
+      response = await this.#fetch(`${endpoint}${prefix}/auth/authenticate`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name: this.#username, password: this.#password }),
         signal: limit.signal,
       });
+      text = await response.text(); // within the deadline
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw new RegistryUnavailableError(`etcd at ${endpoint} failed to authenticate: ${describe(error)}`, {
@@ -439,7 +460,11 @@ export class EtcdClient {
     } finally {
       limit.clear();
     }
-    const text = await response.text().catch(() => "");
+    if (response.status === 404 && text.trim() === "404 page not found") {
+      // Authentication is the first call: it finds the gateway prefix (the prefix only moves on).
+      this.#olderPrefix(prefix, endpoint);
+      return await this.#authenticate(endpoint, signal);
+    }
     if (response.status !== 200) {
       const detail = errorText(text);
       const message = `etcd at ${endpoint} refused user ${JSON.stringify(this.#username)}: ${

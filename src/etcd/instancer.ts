@@ -267,6 +267,10 @@ function toInstances(kvs: ReadonlyMap<string, string>, logger?: Logger): Instanc
       logger?.warn("etcd key with an empty value skipped", { key });
       continue;
     }
+    if (value.includes("\uFFFD")) {
+      logger?.warn("etcd key with a value that is not UTF-8 text skipped", { key });
+      continue;
+    }
     out.push({ instance: value, id: key });
   }
   return out;

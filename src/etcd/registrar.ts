@@ -35,8 +35,8 @@ type State = "idle" | "registering" | "registered" | "stopped";
  * keep-alive runs well inside the TTL; when the lease is gone (it expired during an outage longer than
  * the TTL, or was revoked) the registrar grants a new one and writes the key again, dispatching
  * `reregistered` (go-kit stopped there, #1043). `deregister()` deletes the key and revokes the lease;
- * `stop()` only stops the keep-alive, so the key vanishes when the lease expires, as for a crashed
- * process. Failures reject the call and are dispatched as `error` events; the keep-alive retries with
+ * `stop()` only stops the keep-alive, so the key vanishes when the lease expires, as it would for a
+ * crashed process too. Failures reject the call and are dispatched as `error` events; the keep-alive retries with
  * capped, jittered backoff.
  *
  * @example
@@ -140,19 +140,35 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
    * @param options A signal.
    * @throws {RegistryUnavailableError | RegistryRejectedError | MalformedResponseError} Also dispatched
    *   as an `error` event; the registrar is then idle.
+   * @throws {StoppedError} If `stop()`, `deregister()` or another `register()` ran before it finished.
    */
   async register(options: RegistrarCallOptions = {}): Promise<void> {
     requireSignal(options.signal, "options.signal");
     if (options.signal?.aborted) throw options.signal.reason;
     const previous = this.#lease;
     this.#transition("registering");
+    // stop(), deregister() and another register() abort this attempt (#transition aborts #inflight).
+    const attempt = new AbortController();
+    this.#inflight = attempt;
+    const signal = options.signal === undefined
+      ? attempt.signal
+      : AbortSignal.any([options.signal, attempt.signal]);
+    let id: string;
     try {
-      await this.#put(options.signal);
+      id = await this.#put(signal);
     } catch (error) {
+      if (this.#inflight !== attempt) throw new StoppedError("EtcdRegistrar registration");
+      this.#inflight = undefined;
       this.#transition("idle");
       this.dispatchEvent(new RegistrarErrorEvent(error, this.#value));
       throw error;
     }
+    if (this.#inflight !== attempt) {
+      await this.#superseded(id);
+      throw new StoppedError("EtcdRegistrar registration");
+    }
+    this.#inflight = undefined;
+    this.#lease = id;
     if (previous !== undefined && previous !== this.#lease) {
       this.#client.revoke(previous).catch(() => {}); // the old lease would expire anyway
     }
@@ -196,11 +212,28 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
     return this.deregister();
   }
 
-  async #put(signal?: AbortSignal): Promise<void> {
-    const options = signal === undefined ? {} : { signal };
-    const { id } = await this.#client.grant(this.#ttl, options);
-    this.#lease = id;
-    await this.#client.put(this.#key, this.#value, { ...options, lease: id });
+  /**
+   * Grants a lease and writes the key under it; returns the lease ID. The caller records it only once
+   * the key is written, so a failed put leaves the old (lost) lease on record and the next keep-alive
+   * tries again, instead of keeping alive a lease with no key.
+   */
+  async #put(signal: AbortSignal): Promise<string> {
+    const { id } = await this.#client.grant(this.#ttl, { signal });
+    try {
+      await this.#client.put(this.#key, this.#value, { signal, lease: id });
+    } catch (error) {
+      if (signal.aborted) await this.#superseded(id); // the put may have landed all the same
+      throw error;
+    }
+    return id;
+  }
+
+  /**
+   * Cleans up after a write that stop(), deregister() or register() overtook: the lease goes (and the
+   * key with it) unless the registrar was stopped, which leaves the key to expire with its lease.
+   */
+  async #superseded(id: string): Promise<void> {
+    if (this.#state !== "stopped") await this.#client.revoke(id).catch(() => {});
   }
 
   // Every state change goes through here, so the keep-alive timer always matches the state.
@@ -229,8 +262,9 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
       if (ttl <= 0) {
         // The lease is gone: it expired while we could not reach etcd, or was revoked.
         this.#logger?.warn("etcd lease lost; registering again", { key: this.#key, lease: this.#lease });
-        await this.#put(controller.signal);
-        if (this.#inflight !== controller) return;
+        const id = await this.#put(controller.signal);
+        if (this.#inflight !== controller) return await this.#superseded(id);
+        this.#lease = id;
         this.dispatchEvent(new RegistrarEvent("reregistered", this.#value));
       }
       if (this.#inflight !== controller) return;
