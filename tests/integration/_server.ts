@@ -44,3 +44,28 @@ export function serverTest(
     await fn(decision.address, t);
   });
 }
+
+/**
+ * Runs `fn` holding a lock on `scripts/servers/<server>.sh`: "shared" for tests that only use the
+ * server, "exclusive" for tests that restart or reconfigure it, so that test files running in parallel
+ * never see another file's disruption. flock needs only --allow-read and is released when the file
+ * closes, even if `fn` throws. Do not nest two locks on the same server (a shared lock held while
+ * asking for an exclusive one waits forever).
+ */
+export async function withServerLock<T>(
+  server: string,
+  mode: "shared" | "exclusive",
+  fn: () => Promise<T>,
+): Promise<T> {
+  using file = await Deno.open(new URL(`../../scripts/servers/${server}.sh`, import.meta.url), {
+    read: true,
+  });
+  await file.lock(mode === "exclusive");
+  return await fn();
+}
+
+/** A {@linkcode serverTest} whose body runs under {@linkcode withServerLock}. */
+export function serverTestLocked(server: string, mode: "shared" | "exclusive"): typeof serverTest {
+  return (name, variable, fn) =>
+    serverTest(name, variable, (address, t) => withServerLock(server, mode, () => fn(address, t)));
+}

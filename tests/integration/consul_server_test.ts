@@ -5,7 +5,10 @@
 //   deno test --allow-net=127.0.0.1 --allow-read --allow-env tests/integration/consul_server_test.ts
 // Every test registers services under a name unique to the run and deregisters them in `finally`.
 import { assert } from "../_deps.ts";
-import { serverTest } from "./_server.ts";
+import { serverTestLocked } from "./_server.ts";
+
+// Consul tests share the agent; the restart test takes it for itself.
+const serverTest = serverTestLocked("consul", "shared");
 
 const VARIABLE = "SD_CONSUL_ADDR";
 /** Bound on any single request, blocking ones included (their wait is at most 5 s plus jitter). */
