@@ -55,3 +55,4 @@ export {
   type BackgroundInstancerOptions,
   backoffOptions,
 } from "./background_instancer.ts";
+export { joinHostPort } from "./_host.ts";

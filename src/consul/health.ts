@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { joinHostPort } from "../_host.ts";
 import type { InstanceInput } from "../_event.ts";
 import { requireMethod, requireSignal, requireString } from "../_validate.ts";
 import type { HealthStatus, Logger } from "../types.ts";
@@ -43,10 +44,7 @@ export interface ConsulLookup {
   index: number;
 }
 
-/** `host:port`, with IPv6 literals in brackets. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { joinHostPort };
 
 /** critical if any check is critical, else warning if any warns, else passing. */
 export function aggregateStatus(checks: readonly { readonly Status: string }[]): HealthStatus {

@@ -6,7 +6,7 @@
 import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
 import { MalformedResponseError } from "../errors.ts";
-import { InstanceCache } from "../instance_cache.ts";
+import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import type { Logger } from "../types.ts";
 import type { ConsulClient, ConsulHealthOptions } from "./client.ts";
 import {
@@ -84,7 +84,7 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 1000, max: 60_000, multiplier
  * }
  * ```
  */
-export class ConsulInstancer extends InstanceCache {
+export class ConsulInstancer extends BackgroundInstancer {
   readonly #client: ConsulClient;
   readonly #service: string;
   readonly #query: ConsulHealthOptions;
@@ -93,8 +93,6 @@ export class ConsulInstancer extends InstanceCache {
   readonly #bucket: TokenBucket;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
-  readonly #controller = new AbortController();
-  readonly #detach: () => void;
   #index = 0;
 
   /**
@@ -106,13 +104,13 @@ export class ConsulInstancer extends InstanceCache {
    * @throws {TypeError | RangeError} If an argument is invalid.
    */
   constructor(client: ConsulClient, service: string, options: ConsulInstancerOptions = {}) {
-    super(options?.logger === undefined ? {} : { logger: options.logger });
-    requireMethod(client, "healthService", "client");
-    this.#client = client;
-    this.#service = requireString(service, "service");
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${String(options)}`);
     }
+    super(options);
+    requireMethod(client, "healthService", "client");
+    this.#client = client;
+    this.#service = requireString(service, "service");
     this.#wait = requireNumber(options.wait ?? 60_000, "options.wait", { min: 1 });
     if (this.#wait > 600_000) {
       throw new RangeError(`options.wait must be at most 600000 (10 min), got ${this.#wait}`);
@@ -125,24 +123,15 @@ export class ConsulInstancer extends InstanceCache {
       options.rateLimit?.interval ?? Math.min(15_000, this.#wait),
       "options.rateLimit.interval",
     );
-    const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    requireNumber(backoff.initial, "options.backoff.initial", { min: 1 });
-    requireNumber(backoff.max, "options.backoff.max", { min: 1 });
-    requireNumber(backoff.multiplier, "options.backoff.multiplier", { min: 1 });
+    const backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
-    requireSignal(options.signal, "options.signal");
     // Validates tags, filter and consistency now rather than on the first request.
     this.#query = { ...queryOptions(options), wait: this.#wait };
     this.#options = options;
     this.#bucket = new TokenBucket(burst, interval);
     this.#backoff = backoff;
     this.#random = options.random ?? Math.random;
-    const signal = options.signal;
-    const onAbort = () => this.stop();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.#detach = () => signal?.removeEventListener("abort", onAbort);
-    if (signal?.aborted) this.stop();
-    else void this.#run();
+    this.start(() => this.#run());
   }
 
   /** The service this instancer follows. */
@@ -176,16 +165,8 @@ export class ConsulInstancer extends InstanceCache {
     );
   }
 
-  /** Stops the query loop, aborting a query in flight. Idempotent. */
-  override stop(): void {
-    if (this.stopped) return;
-    this.#controller.abort(new DOMException("ConsulInstancer stopped", "AbortError"));
-    this.#detach();
-    super.stop();
-  }
-
   async #run(): Promise<void> {
-    const stopSignal = this.#controller.signal;
+    const stopSignal = this.stopSignal;
     const logger = this.#options.logger;
     let failures = 0;
     // After a failure the next query does not block, so that recovery shows at once rather than when

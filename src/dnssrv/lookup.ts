@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { joinHostPort } from "../_host.ts";
 import type { InstanceInput } from "../_event.ts";
 import { requireMethod, requireString } from "../_validate.ts";
 import { describe } from "../errors.ts";
@@ -54,10 +55,7 @@ export interface SrvLookup {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/** `host:port`, with IPv6 literals in brackets. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { joinHostPort };
 
 /**
  * Looks up SRV records once and turns them into instances: `target:port` (trailing dot removed, IPv6
