@@ -1,10 +1,13 @@
 // workerd entry for the ZooKeeper smoke test: a ZkClient with the runtime's own adapter (found by
 // feature detection: `connect` from "cloudflare:sockets"), a registrar and an instancer on a fresh path.
 // `workerd test` calls test(); a throw makes it report [ FAIL ].
-import { ZkClient, ZkInstancer, ZkRegistrar } from "./dist/zk.js";
+// A computed specifier on purpose: dist/ exists only after the smoke script's build, and a literal
+// import would fail `deno check tests/` on a fresh clone.
+const BUNDLE = ["./dist", "zk.js"].join("/");
 
 export default {
   async test(_controller, env) {
+    const { ZkClient, ZkInstancer, ZkRegistrar } = await import(BUNDLE);
     const address = String(env.SD_ZK_ADDR ?? "");
     if (!address) throw new Error("SD_ZK_ADDR must name the ZooKeeper server");
     const path = `/sd-workerd-${crypto.randomUUID().slice(0, 8)}/api`;
