@@ -38,10 +38,14 @@ serverTest(
       const response = await gateway.app.request("/api/after-crash");
       assert.deepEqual(await response.json(), { from: "backup", path: "/after-crash" });
       const listing = await (await gateway.app.request("/_gateway/instances")).json();
-      assert.deepEqual(
-        listing.instances.map((i: { instance: string; priority: number }) => [i.instance, i.priority]),
-        [[`127.0.0.1:${backup.addr.port}`, 20], [`127.0.0.1:${primary.addr.port}`, 10]],
-      );
+      // Entries come sorted by instance string and the ports are random: compare them by priority.
+      const byPriority = listing.instances
+        .map((i: { instance: string; priority: number }) => [i.priority, i.instance] as const)
+        .sort((a: readonly [number, string], b: readonly [number, string]) => a[0] - b[0]);
+      assert.deepEqual(byPriority, [[10, `127.0.0.1:${primary.addr.port}`], [
+        20,
+        `127.0.0.1:${backup.addr.port}`,
+      ]]);
       assert.equal(hits.get("primary"), 5);
     } finally {
       gateway.close();
