@@ -11,7 +11,8 @@
  *     examples/dns_gateway.ts _http._tcp.api.svc.test
  * then: curl http://127.0.0.1:8787/api/anything
  */
-import { Hono } from "hono";
+import type { Hono } from "hono";
+import { proxyApp } from "./_gateway.ts";
 import { balancedFetch, DefaultEndpointer, httpFactory } from "../mod.ts";
 import { DohResolver } from "../src/dns/mod.ts";
 import { DnsSrvInstancer } from "../src/dnssrv/mod.ts";
@@ -46,29 +47,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const endpointer = new DefaultEndpointer(instancer, httpFactory({ timeout: 5000 }));
   const upstream = balancedFetch(new Rfc2782Balancer(endpointer), { attempts: 3, timeout: 10_000 });
 
-  const app = new Hono();
-  app.get("/_gateway/instances", (c) =>
-    c.json({
-      service: options.srvName,
-      instances: endpointer.entries().map((e) => ({ instance: e.instance, ...e.details })),
-      error: endpointer.error?.message ?? null,
-    }));
-  app.all("/api/*", async (c) => {
-    // Only the first requests wait for discovery; later ones use what is known.
-    if (endpointer.entries().length === 0) await endpointer.ready({ signal: AbortSignal.timeout(5000) });
-    const url = new URL(c.req.url);
-    const path = url.pathname.slice("/api".length) || "/";
-    try {
-      return await upstream(`${path}${url.search}`, {
-        method: c.req.method,
-        headers: c.req.raw.headers,
-        body: c.req.raw.body,
-        // Streamed request bodies need this to be forwarded.
-        ...(c.req.raw.body ? { duplex: "half" } : {}),
-      } as RequestInit);
-    } catch (error) {
-      return c.json({ error: (error as Error).message }, 502);
-    }
+  const app = proxyApp({
+    describe: { service: options.srvName },
+    endpointer,
+    upstream,
   });
   const close = () => {
     endpointer.close();

@@ -7,7 +7,8 @@
  *   deno run --allow-net=127.0.0.1 examples/etcd_gateway.ts orders http://127.0.0.1:2379
  * then: curl http://127.0.0.1:8788/api/anything and curl http://127.0.0.1:8788/_gateway/instances
  */
-import { Hono } from "hono";
+import type { Hono } from "hono";
+import { proxyApp } from "./_gateway.ts";
 import { balancedFetch, DefaultEndpointer, httpFactory } from "../mod.ts";
 import { EtcdClient, EtcdInstancer } from "../src/etcd/mod.ts";
 import { RoundRobinBalancer } from "../src/lb/mod.ts";
@@ -47,30 +48,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const endpointer = new DefaultEndpointer(instancer, httpFactory({ timeout: 5000 }));
   const upstream = balancedFetch(new RoundRobinBalancer(endpointer), { attempts: 3, timeout: 10_000 });
 
-  const app = new Hono();
-  app.get("/_gateway/instances", (c) =>
-    c.json({
-      service: options.service,
-      prefix,
-      instances: endpointer.entries().map((e) => ({ instance: e.instance, key: e.details.id })),
-      error: endpointer.error?.message ?? null,
-    }));
-  app.all("/api/*", async (c) => {
-    // Only the first requests wait for discovery; later ones use what is known.
-    if (endpointer.entries().length === 0) await endpointer.ready({ signal: AbortSignal.timeout(5000) });
-    const url = new URL(c.req.url);
-    const path = url.pathname.slice("/api".length) || "/";
-    try {
-      return await upstream(`${path}${url.search}`, {
-        method: c.req.method,
-        headers: c.req.raw.headers,
-        body: c.req.raw.body,
-        // Streamed request bodies need this to be forwarded.
-        ...(c.req.raw.body ? { duplex: "half" } : {}),
-      } as RequestInit);
-    } catch (error) {
-      return c.json({ error: (error as Error).message }, 502);
-    }
+  const app = proxyApp({
+    describe: { service: options.service, prefix },
+    endpointer,
+    upstream,
+    show: (e) => ({ instance: e.instance, key: e.details.id }),
   });
   const close = () => {
     endpointer.close();
