@@ -85,11 +85,6 @@ export function next(revision: string): string {
   return (BigInt(revision) + 1n).toString();
 }
 
-/** Whether decimal int64 string `a` is greater than `b`. */
-export function after(a: string, b: string): boolean {
-  return BigInt(a) > BigInt(b);
-}
-
 function bad(field: string, value: unknown, expected: string): MalformedResponseError {
   const shown = describe(value);
   return new MalformedResponseError(
