@@ -232,9 +232,24 @@ export class StoppedError extends SdError {
 export function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;
   if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value) || isPlainObject(value)) {
+    // Show the data itself ("[object Object]" says nothing), cut short for messages.
+    try {
+      const json = JSON.stringify(value);
+      return json.length > 120 ? `${json.slice(0, 117)}...` : json;
+    } catch {
+      // cycles, BigInts: fall through
+    }
+  }
   try {
     return String(value);
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

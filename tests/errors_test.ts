@@ -123,13 +123,17 @@ Deno.test("describe renders any thrown value on one line", () => {
   assert.equal(describe(null), "null");
   assert.equal(describe(undefined), "undefined");
   assert.equal(describe(Symbol("s")), "Symbol(s)");
-  assert.equal(describe(Object.create(null)), "[object Object]", "no toString at all");
-  assert.equal(
-    describe({
-      toString: () => {
-        throw new Error("nope");
-      },
-    }),
-    "[object Object]",
-  );
+  assert.equal(describe(Object.create(null)), "{}", "no toString at all");
+  assert.equal(describe({ a: [1, "x"] }), '{"a":[1,"x"]}', "plain data is shown as JSON");
+  assert.equal(describe([]), "[]");
+  assert.equal(describe({ long: "y".repeat(200) }).length, 120, "cut short");
+  const cyclic: Record<string, unknown> = {};
+  cyclic["self"] = cyclic;
+  assert.equal(describe(cyclic), "[object Object]", "JSON fails: the tag");
+  class Thing {
+    toString(): string {
+      throw new Error("nope");
+    }
+  }
+  assert.equal(describe(new Thing()), "[object Object]", "a throwing toString");
 });

@@ -65,7 +65,7 @@ Deno.test("normalizeInstances rejects bad input, naming the entry and the value"
   const cases: [string, unknown, ErrorConstructor | RangeErrorConstructor, string][] = [
     ["a number list", 5, TypeError, "where must be an iterable of instances, got 5"],
     ["a string", "a:1", TypeError, 'where must be an iterable of instances, got "a:1"'],
-    ["a plain object", { a: 1 }, TypeError, "where must be an iterable of instances, got [object Object]"],
+    ["a plain object", { a: 1 }, TypeError, 'where must be an iterable of instances, got {"a":1}'],
     ["null entry", [null], TypeError, "where[0] must be a string or an object with an instance, got null"],
     [
       "boolean entry",
@@ -113,13 +113,13 @@ Deno.test("normalizeInstances rejects bad input, naming the entry and the value"
       "numeric tag",
       [{ instance: "a", tags: ["x", 1] }],
       TypeError,
-      "where[0]: tags must be an array of strings, got x,1",
+      'where[0]: tags must be an array of strings, got ["x",1]',
     ],
     [
       "array meta",
       [{ instance: "a", meta: ["x"] }],
       TypeError,
-      "where[0]: meta must be an object of strings, got x",
+      'where[0]: meta must be an object of strings, got ["x"]',
     ],
     [
       "null meta",
@@ -160,7 +160,7 @@ Deno.test("failure keeps an Error as it is and wraps anything else", () => {
   const wrapped = failure({ status: 503 }).error as SdError;
   assert.ok(wrapped instanceof SdError);
   assert.equal(wrapped.code, "ERR_DISCOVERY");
-  assert.equal(wrapped.message, "Discovery failed: [object Object]");
+  assert.equal(wrapped.message, 'Discovery failed: {"status":503}');
   assert.deepEqual(wrapped.cause, { status: 503 });
   assert.equal(failure(undefined).error!.message, "Discovery failed: undefined");
 });

@@ -166,7 +166,7 @@ Deno.test("EtcdClient refuses malformed answers and wrong types with MalformedRe
     ],
     ["an unsafe number revision", { header: { revision: 2 ** 60 } }, "range", /header.revision/],
     ["a header that is a string", { header: "h" }, "range", /header = "h", expected an object/],
-    ["kvs as an object", { header: {}, kvs: {} }, "range", /kvs = \[object Object\], expected an array/],
+    ["kvs as an object", { header: {}, kvs: {} }, "range", /kvs = \{\}, expected an array/],
     ["a kv that is null", { header: {}, kvs: [null] }, "range", /kvs\[0\] = null, expected an object/],
     [
       "a numeric key",
