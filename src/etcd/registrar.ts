@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { backoffDelay, type BackoffOptions } from "../_async.ts";
+import type { BackoffOptions } from "../_async.ts";
+import { KeepAlive } from "../_keep_alive.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
 import { describe, StoppedError } from "../errors.ts";
 import { RegistrarErrorEvent, RegistrarEvent } from "../registrar.ts";
@@ -70,10 +71,9 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
   readonly #logger: Logger | undefined;
   #state: State = "idle";
   #lease: string | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Aborts the keep-alive request in flight. */
-  #inflight: AbortController | undefined;
-  #failures = 0;
+  /** Aborts the register() attempt in flight when something overtakes it. */
+  #attempt: AbortController | undefined;
+  readonly #keepAlive: KeepAlive;
 
   /**
    * Creates the registrar; nothing is written until {@linkcode EtcdRegistrar.register}.
@@ -116,6 +116,16 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger;
+    this.#keepAlive = new KeepAlive({
+      interval: this.#interval,
+      backoff: this.#backoff,
+      random: this.#random,
+      beat: (signal) => this.#beat(signal),
+      onFailure: (error) => {
+        this.#logger?.warn("etcd keep-alive failed; retrying", { key: this.#key, error: describe(error) });
+        this.dispatchEvent(new RegistrarErrorEvent(error, this.#value));
+      },
+    });
   }
 
   /** The key this registrar writes. */
@@ -147,9 +157,9 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
     if (options.signal?.aborted) throw options.signal.reason;
     const previous = this.#lease;
     this.#transition("registering");
-    // stop(), deregister() and another register() abort this attempt (#transition aborts #inflight).
+    // stop(), deregister() and another register() abort this attempt (#transition aborts #attempt).
     const attempt = new AbortController();
-    this.#inflight = attempt;
+    this.#attempt = attempt;
     const signal = options.signal === undefined
       ? attempt.signal
       : AbortSignal.any([options.signal, attempt.signal]);
@@ -157,17 +167,17 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
     try {
       id = await this.#put(signal);
     } catch (error) {
-      if (this.#inflight !== attempt) throw new StoppedError("EtcdRegistrar registration");
-      this.#inflight = undefined;
+      if (this.#attempt !== attempt) throw new StoppedError("EtcdRegistrar registration");
+      this.#attempt = undefined;
       this.#transition("idle");
       this.dispatchEvent(new RegistrarErrorEvent(error, this.#value));
       throw error;
     }
-    if (this.#inflight !== attempt) {
+    if (this.#attempt !== attempt) {
       await this.#superseded(id);
       throw new StoppedError("EtcdRegistrar registration");
     }
-    this.#inflight = undefined;
+    this.#attempt = undefined;
     this.#lease = id;
     if (previous !== undefined && previous !== this.#lease) {
       this.#client.revoke(previous).catch(() => {}); // the old lease would expire anyway
@@ -236,48 +246,25 @@ export class EtcdRegistrar extends EventTarget implements Registrar {
     if (this.#state !== "stopped") await this.#client.revoke(id).catch(() => {});
   }
 
-  // Every state change goes through here, so the keep-alive timer always matches the state.
+  // Every state change goes through here, so the keep-alive always matches the state.
   #transition(next: State): void {
     this.#state = next;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#inflight?.abort(new StoppedError("EtcdRegistrar keep-alive"));
-    this.#inflight = undefined;
-    if (next === "registered") {
-      this.#failures = 0;
-      this.#schedule(this.#interval * (0.9 + 0.1 * this.#random()));
-    }
+    const stopped = new StoppedError("EtcdRegistrar keep-alive");
+    this.#attempt?.abort(stopped);
+    this.#attempt = undefined;
+    this.#keepAlive.stop(stopped);
+    if (next === "registered") this.#keepAlive.start();
   }
 
-  #schedule(wait: number): void {
-    this.#timer = setTimeout(() => void this.#keepAlive(), wait);
-  }
-
-  async #keepAlive(): Promise<void> {
-    this.#timer = undefined;
-    const controller = new AbortController();
-    this.#inflight = controller;
-    try {
-      const ttl = await this.#client.keepAlive(this.#lease!, { signal: controller.signal });
-      if (ttl <= 0) {
-        // The lease is gone: it expired while we could not reach etcd, or was revoked.
-        this.#logger?.warn("etcd lease lost; registering again", { key: this.#key, lease: this.#lease });
-        const id = await this.#put(controller.signal);
-        if (this.#inflight !== controller) return await this.#superseded(id);
-        this.#lease = id;
-        this.dispatchEvent(new RegistrarEvent("reregistered", this.#value));
-      }
-      if (this.#inflight !== controller) return;
-      this.#failures = 0;
-      this.#schedule(this.#interval * (0.9 + 0.1 * this.#random()));
-    } catch (error) {
-      if (this.#inflight !== controller) return; // stopped or deregistered meanwhile
-      this.#failures++;
-      this.#logger?.warn("etcd keep-alive failed; retrying", { key: this.#key, error: describe(error) });
-      this.dispatchEvent(new RegistrarErrorEvent(error, this.#value));
-      this.#schedule(backoffDelay(this.#failures, this.#backoff, this.#random));
-    } finally {
-      if (this.#inflight === controller) this.#inflight = undefined;
-    }
+  /** One keep-alive: renew the lease; if it is gone, grant a new one and write the key again. */
+  async #beat(signal: AbortSignal): Promise<void> {
+    const ttl = await this.#client.keepAlive(this.#lease!, { signal });
+    if (ttl > 0) return;
+    // The lease is gone: it expired while we could not reach etcd, or was revoked.
+    this.#logger?.warn("etcd lease lost; registering again", { key: this.#key, lease: this.#lease });
+    const id = await this.#put(signal);
+    if (signal.aborted) return await this.#superseded(id);
+    this.#lease = id;
+    this.dispatchEvent(new RegistrarEvent("reregistered", this.#value));
   }
 }

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { backoffDelay, type BackoffOptions } from "../_async.ts";
+import type { BackoffOptions } from "../_async.ts";
+import { KeepAlive } from "../_keep_alive.ts";
 import { requireFunction, requireMethod, requireSignal } from "../_validate.ts";
 import { backoffOptions } from "../background_instancer.ts";
 import { describe, StoppedError } from "../errors.ts";
@@ -84,12 +85,11 @@ export class EurekaRegistrar extends EventTarget implements Registrar {
   #metadata: Record<string, string>;
   /** When the instance's own facts last changed (Eureka's lastDirtyTimestamp). */
   #dirty = Date.now();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Aborts the registration or heartbeat in flight. */
-  #inflight: AbortController | undefined;
+  /** Aborts the register() attempt in flight when something overtakes it. */
+  #attempt: AbortController | undefined;
+  readonly #heartbeats: KeepAlive;
   /** Status and metadata calls in flight; a state change aborts them. */
   readonly #calls = new Set<AbortController>();
-  #failures = 0;
 
   /**
    * Creates the registrar; nothing is sent until {@linkcode EurekaRegistrar.register}.
@@ -113,6 +113,17 @@ export class EurekaRegistrar extends EventTarget implements Registrar {
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger;
+    this.#heartbeats = new KeepAlive({
+      interval: this.#r.renewal * 1000,
+      backoff: this.#backoff,
+      random: this.#random,
+      beat: (signal) => this.#heartbeat(signal),
+      onFailure: (error) => {
+        const { app, instanceId } = this.#r;
+        this.#logger?.warn("Eureka heartbeat failed; retrying", { app, instanceId, error: describe(error) });
+        this.dispatchEvent(new RegistrarErrorEvent(error, this.#r.instance));
+      },
+    });
   }
 
   /** The application's name, upper case. */
@@ -153,24 +164,24 @@ export class EurekaRegistrar extends EventTarget implements Registrar {
     requireSignal(options.signal, "options.signal");
     if (options.signal?.aborted) throw options.signal.reason;
     this.#transition("registering");
-    // stop(), deregister() and another register() abort this attempt (#transition aborts #inflight).
+    // stop(), deregister() and another register() abort this attempt (#transition aborts #attempt).
     const attempt = new AbortController();
-    this.#inflight = attempt;
+    this.#attempt = attempt;
     const signal = options.signal === undefined
       ? attempt.signal
       : AbortSignal.any([options.signal, attempt.signal]);
     try {
       await this.#client.register(this.#r.app, this.#body(), { signal });
     } catch (error) {
-      if (this.#inflight !== attempt) throw new StoppedError("EurekaRegistrar registration");
-      this.#inflight = undefined;
+      if (this.#attempt !== attempt) throw new StoppedError("EurekaRegistrar registration");
+      this.#attempt = undefined;
       this.#transition("idle");
       if (options.signal?.aborted) throw options.signal.reason;
       this.dispatchEvent(new RegistrarErrorEvent(error, this.#r.instance));
       throw error;
     }
-    if (this.#inflight !== attempt) throw new StoppedError("EurekaRegistrar registration");
-    this.#inflight = undefined;
+    if (this.#attempt !== attempt) throw new StoppedError("EurekaRegistrar registration");
+    this.#attempt = undefined;
     this.#transition("registered");
     this.dispatchEvent(new RegistrarEvent("registered", this.#r.instance));
   }
@@ -293,55 +304,29 @@ export class EurekaRegistrar extends EventTarget implements Registrar {
     }
   }
 
-  // Every state change goes through here, so the heartbeat timer always matches the state.
+  // Every state change goes through here, so the heartbeats always match the state.
   #transition(next: State): void {
     this.#state = next;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#inflight?.abort(new StoppedError("EurekaRegistrar heartbeat"));
-    this.#inflight = undefined;
+    const stopped = new StoppedError("EurekaRegistrar heartbeat");
+    this.#attempt?.abort(stopped);
+    this.#attempt = undefined;
+    this.#heartbeats.stop(stopped);
     if (next !== "registered") {
       for (const call of this.#calls) call.abort(new StoppedError("EurekaRegistrar"));
       this.#calls.clear();
     } else {
-      this.#failures = 0;
-      this.#schedule(this.#interval());
+      this.#heartbeats.start();
     }
   }
 
-  #interval(): number {
-    return this.#r.renewal * 1000 * (0.9 + 0.1 * this.#random());
-  }
-
-  #schedule(wait: number): void {
-    this.#timer = setTimeout(() => void this.#heartbeat(), wait);
-  }
-
-  async #heartbeat(): Promise<void> {
-    this.#timer = undefined;
-    const controller = new AbortController();
-    this.#inflight = controller;
+  /** One heartbeat; when the server does not know the instance, register it again. */
+  async #heartbeat(signal: AbortSignal): Promise<void> {
     const { app, instanceId, instance } = this.#r;
-    try {
-      const known = await this.#client.renew(app, instanceId, { signal: controller.signal });
-      if (!known) {
-        // The server restarted or evicted us (a partition longer than the lease): register again.
-        this.#logger?.warn("Eureka does not know the instance; registering again", { app, instanceId });
-        await this.#client.register(app, this.#body(), { signal: controller.signal });
-        if (this.#inflight !== controller) return;
-        this.dispatchEvent(new RegistrarEvent("reregistered", instance));
-      }
-      if (this.#inflight !== controller) return;
-      this.#failures = 0;
-      this.#schedule(this.#interval());
-    } catch (error) {
-      if (this.#inflight !== controller) return; // stopped or deregistered meanwhile
-      this.#failures++;
-      this.#logger?.warn("Eureka heartbeat failed; retrying", { app, instanceId, error: describe(error) });
-      this.dispatchEvent(new RegistrarErrorEvent(error, instance));
-      this.#schedule(backoffDelay(this.#failures, this.#backoff, this.#random));
-    } finally {
-      if (this.#inflight === controller) this.#inflight = undefined;
-    }
+    if (await this.#client.renew(app, instanceId, { signal })) return;
+    // The server restarted or evicted us (a partition longer than the lease): register again.
+    this.#logger?.warn("Eureka does not know the instance; registering again", { app, instanceId });
+    await this.#client.register(app, this.#body(), { signal });
+    if (signal.aborted) return;
+    this.dispatchEvent(new RegistrarEvent("reregistered", instance));
   }
 }
