@@ -1,6 +1,7 @@
 // Helpers for the suites that talk to a real Consul agent (tests/integration/consul_*_test.ts): unique
 // names, bounded waits on instancer events, and agent calls the library does not make (failing or
 // warning a TTL check by hand, restarting the agent).
+import { serverScript } from "../integration/_server.ts";
 import type { DiscoveryEvent, Instancer } from "../../src/types.ts";
 
 /** A service name no other run or test uses. */
@@ -82,16 +83,5 @@ export async function setCheck(
 
 /** Runs `bash scripts/servers/consul.sh <command>` (same environment), failing with its output. */
 export async function consulScript(command: "restart" | "status"): Promise<void> {
-  const root = new URL("../../", import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command("bash", {
-    args: ["scripts/servers/consul.sh", command],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  if (code !== 0) {
-    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    throw new Error(`consul.sh ${command} exited with ${code}:\n${decode(stdout)}\n${decode(stderr)}`);
-  }
+  await serverScript("consul", command);
 }

@@ -8,7 +8,7 @@
 // disrupts them (restart, auth, compaction, stopping a member) runs under withEtcdLock("exclusive");
 // every other etcd test runs under withEtcdLock("shared"), so the two never overlap.
 
-const SCRIPT = new URL("../../scripts/servers/etcd.sh", import.meta.url);
+import { serverScript, withServerLock } from "./_server.ts";
 const encoder = new TextEncoder();
 
 /** UTF-8 text to base64, as the gateway wants keys and values. */
@@ -189,19 +189,8 @@ export function clusterEndpoints(): string[] {
 }
 
 /** Runs `bash scripts/servers/etcd.sh ARGS...`; returns its log (stderr); throws if it fails. */
-export async function etcdScript(...args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command("bash", {
-    args: [decodeURIComponent(SCRIPT.pathname), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  const log = text.decode(stderr);
-  if (code !== 0) {
-    throw new Error(`etcd.sh ${args.join(" ")} exited with ${code}:\n${log}${text.decode(stdout)}`);
-  }
-  return log;
+export function etcdScript(...args: string[]): Promise<string> {
+  return serverScript("etcd", ...args);
 }
 
 /** The single member: stop (clean, or SIGKILL with `kill`), resume on its data, restart on its data. */
@@ -245,10 +234,8 @@ export async function retryUnavailable<T>(fn: () => Promise<T>, ms = 5000): Prom
  * "exclusive" for a test that disrupts the servers. The lock is flock on etcd.sh itself, so it
  * needs only --allow-read and is dropped when the file is closed, even if `fn` throws.
  */
-export async function withEtcdLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
-  using file = await Deno.open(SCRIPT, { read: true });
-  await file.lock(mode === "exclusive");
-  return await fn();
+export function withEtcdLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
+  return withServerLock("etcd", mode, fn);
 }
 
 /** One line of a watch stream: a `result` or, when the server goes away, an `error`. */

@@ -2,7 +2,7 @@
 // application names, the server's lock (a restart must not overlap tests that expect the server up),
 // the restart itself, and a fetch that counts what the library sends.
 
-const SCRIPT = new URL("../../scripts/servers/eureka.sh", import.meta.url);
+import { serverScript, withServerLock } from "./_server.ts";
 const RUN = crypto.randomUUID().slice(0, 8).toUpperCase();
 let serial = 0;
 
@@ -16,25 +16,15 @@ export function uniqueApp(topic: string): string {
  * Runs `fn` holding the Eureka server's lock: `exclusive` for a test that restarts the server,
  * `shared` for every other, so that test files running in parallel never see a restart mid-test.
  */
-export async function withEurekaLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
-  using file = await Deno.open(SCRIPT, { read: true });
-  await file.lock(mode === "exclusive");
-  return await fn();
+export function withEurekaLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
+  return withServerLock("eureka", mode, fn);
 }
 
 /** Restarts the server with `scripts/servers/eureka.sh restart` (every registration is lost). */
 export async function restartEureka(): Promise<void> {
   const { state } = await Deno.permissions.query({ name: "run", command: "bash" });
   if (state !== "granted") throw new Error("Restarting Eureka needs --allow-run (bash)");
-  const { code, stdout, stderr } = await new Deno.Command("bash", {
-    args: [SCRIPT.pathname, "restart"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    const text = new TextDecoder();
-    throw new Error(`eureka.sh restart exited with ${code}: ${text.decode(stderr)}${text.decode(stdout)}`);
-  }
+  await serverScript("eureka", "restart");
 }
 
 /** A fetch that records the path of every request (after the base), then calls the real one. */

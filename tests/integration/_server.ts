@@ -69,3 +69,25 @@ export function serverTestLocked(server: string, mode: "shared" | "exclusive"): 
   return (name, variable, fn) =>
     serverTest(name, variable, (address, t) => withServerLock(server, mode, () => fn(address, t)));
 }
+
+/**
+ * Runs `bash scripts/servers/<server>.sh ARGS...` with no stdin and returns its log (stderr); throws
+ * with the log and output if it exits non-zero or runs over two minutes. Needs --allow-run.
+ */
+export async function serverScript(server: string, ...args: string[]): Promise<string> {
+  const script = new URL(`../../scripts/servers/${server}.sh`, import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command("bash", {
+    args: [decodeURIComponent(script.pathname), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    // Bounded: a wedged script must fail the test, not hang the run.
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const text = new TextDecoder();
+  const log = text.decode(stderr);
+  if (code !== 0) {
+    throw new Error(`${server}.sh ${args.join(" ")} exited with ${code}:\n${log}${text.decode(stdout)}`);
+  }
+  return log;
+}

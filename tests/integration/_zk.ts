@@ -9,7 +9,7 @@
 // ConnectResponse; every later request starts with RequestHeader {int xid, int type} and every
 // reply with ReplyHeader {int xid, long zxid, int err}.
 
-const SCRIPT = new URL("../../scripts/servers/zookeeper.sh", import.meta.url);
+import { serverScript, withServerLock } from "./_server.ts";
 /** zkCli.sh of the Debian package (it is not on PATH); SD_ZK_CLI overrides it. */
 const CLI = Deno.env.get("SD_ZK_CLI")?.trim() || "/usr/share/zookeeper/bin/zkCli.sh";
 const encoder = new TextEncoder();
@@ -405,19 +405,8 @@ export async function cliDeleteAll(server: string, path: string): Promise<void> 
 // --- the script ----------------------------------------------------------------------------------
 
 /** Runs `bash scripts/servers/zookeeper.sh ARGS...`; returns its log (stderr); throws if it fails. */
-export async function zkScript(...args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command("bash", {
-    args: [decodeURIComponent(SCRIPT.pathname), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  const log = text.decode(stderr);
-  if (code !== 0) {
-    throw new Error(`zookeeper.sh ${args.join(" ")} exited with ${code}:\n${log}${text.decode(stdout)}`);
-  }
-  return log;
+export function zkScript(...args: string[]): Promise<string> {
+  return serverScript("zookeeper", ...args);
 }
 
 /** The standalone server: stop (clean, or SIGKILL with `kill`), resume or restart on its data. */
@@ -443,8 +432,6 @@ export const ensemble = {
  * "exclusive" for a test that stops or restarts a server. The lock is flock on zookeeper.sh itself,
  * so it needs only --allow-read and is dropped when the file is closed, even if `fn` throws.
  */
-export async function withZkLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
-  using file = await Deno.open(SCRIPT, { read: true });
-  await file.lock(mode === "exclusive");
-  return await fn();
+export function withZkLock<T>(mode: "shared" | "exclusive", fn: () => Promise<T>): Promise<T> {
+  return withServerLock("zookeeper", mode, fn);
 }
