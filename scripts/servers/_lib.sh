@@ -177,3 +177,22 @@ sd_apt_install() {
   [[ -n "$added" ]] && rm -f "$policy"
   ((rc == 0)) || sd_die "apt-get failed (exit $rc) installing: $*"
 }
+
+# The first step of a `start` in a script that defines `load_ports [requested]`, `ports_line`, `healthy`
+# and `stop_pids`. Returns 0 when the server already runs healthy on the requested ports (nothing to do),
+# dies when it runs on other ports, and otherwise stops unhealthy leftovers, loads the requested ports and
+# returns 1 (go on starting).
+sd_start_guard() {
+  local want
+  load_ports requested
+  want="$(ports_line)"
+  load_ports # what is running (or was last started) uses the recorded ports
+  if healthy; then
+    [[ "$(ports_line)" == "$want" ]] || sd_die "already running with other ports ($(ports_line)); run stop first"
+    sd_log "already running and healthy ($(ports_line))"
+    return 0
+  fi
+  stop_pids || sd_die "could not stop an earlier, unhealthy run"
+  load_ports requested
+  return 1
+}

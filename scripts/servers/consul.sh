@@ -202,19 +202,9 @@ EOF
 }
 
 cmd_start() {
-  local t0 want
+  local t0
   t0="$(sd_now_ms)"
-  load_ports requested
-  want="$(ports_line)"
-  load_ports # what is running (or was last started) uses the recorded ports
-  if healthy; then
-    [[ "$(ports_line)" == "$want" ]] ||
-      sd_die "already running with other ports ($(ports_line)); run stop first"
-    sd_log "already running and healthy ($(ports_line))"
-    return 0
-  fi
-  stop_pids || sd_die "could not stop an earlier, unhealthy run"
-  load_ports requested
+  if sd_start_guard; then return 0; fi
   [[ -x "$BIN" ]] || sd_die "$BIN not found; run: bash $0 install"
   command -v curl >/dev/null || sd_die "curl not found"
   cd "$D" || sd_die "cannot enter $D" # so the agent does not keep the caller's directory busy

@@ -182,19 +182,9 @@ cmd_install() {
 }
 
 cmd_start() {
-  local t0 c want
+  local t0 c
   t0="$(sd_now_ms)"
-  load_ports requested
-  want="$(ports_line)"
-  load_ports # what is running (or was last started) uses the recorded ports
-  if healthy; then
-    [[ "$(ports_line)" == "$want" ]] ||
-      sd_die "already running with other ports ($(ports_line)); run stop first"
-    sd_log "already running and healthy ($(ports_line))"
-    return 0
-  fi
-  stop_pids || sd_die "could not stop an earlier, unhealthy run"
-  load_ports requested
+  if sd_start_guard; then return 0; fi
   for c in named dnsdist nsupdate tsig-keygen dig curl named-checkconf; do
     command -v "$c" >/dev/null || sd_die "$c not found; run: bash $0 install"
   done

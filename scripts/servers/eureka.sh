@@ -203,18 +203,9 @@ fail_start() {
 }
 
 cmd_start() {
-  local t0 want
+  local t0
   t0="$(sd_now_ms)"
-  load_ports requested
-  want="$(ports_line)"
-  load_ports
-  if healthy; then
-    [[ "$(ports_line)" == "$want" ]] || sd_die "already running with other ports ($(ports_line)); run stop first"
-    sd_log "already running and healthy ($(ports_line))"
-    return 0
-  fi
-  stop_pids || sd_die "could not stop an earlier, unhealthy run"
-  load_ports requested
+  if sd_start_guard; then return 0; fi
   need java "install a JDK 17+"
   need curl
   set_paths
