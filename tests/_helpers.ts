@@ -1,4 +1,6 @@
 // Small test doubles shared by the core's tests.
+import { assert } from "./_deps.ts";
+import { RegistrarErrorEvent, RegistrarEvent } from "../src/registrar.ts";
 import type { DiscoveryEvent, Factory, Logger } from "../src/types.ts";
 
 /** A logger that records every call. */
@@ -41,4 +43,25 @@ export function spySignal(signal: AbortSignal): { added: number; removed: number
   signal.addEventListener = (...args: Parameters<typeof add>) => (counts.added++, add(...args));
   signal.removeEventListener = (...args: Parameters<typeof remove>) => (counts.removed++, remove(...args));
   return counts;
+}
+
+/**
+ * Records a registrar's events as `registered`, `reregistered`, `deregistered` and `error:<name>`.
+ * With `instance`, each lifecycle event must name it; without, each event must be of the library's
+ * event classes.
+ */
+export function registrarEvents(registrar: EventTarget, instance?: string): string[] {
+  const events: string[] = [];
+  for (const type of ["registered", "reregistered", "deregistered"]) {
+    registrar.addEventListener(type, (e) => {
+      if (instance !== undefined) assert.equal((e as RegistrarEvent).instance, instance);
+      else assert.ok(e instanceof RegistrarEvent);
+      events.push(type);
+    });
+  }
+  registrar.addEventListener("error", (e) => {
+    if (instance === undefined) assert.ok(e instanceof RegistrarErrorEvent);
+    events.push(`error:${((e as RegistrarErrorEvent).error as Error).name}`);
+  });
+  return events;
 }

@@ -6,8 +6,8 @@ import { ConsulClient, type ConsulClientOptions } from "../../src/consul/client.
 import { ConsulInstancer, type ConsulInstancerOptions } from "../../src/consul/instancer.ts";
 import { ConsulRegistrar, type ConsulRegistrarOptions } from "../../src/consul/registrar.ts";
 import type { ConsulServiceRegistration } from "../../src/consul/registration.ts";
-import { RegistrarErrorEvent, RegistrarEvent } from "../../src/registrar.ts";
 import type { DiscoveryEvent } from "../../src/types.ts";
+import { registrarEvents } from "../_helpers.ts";
 
 /** `[a,b]` for instances, `error:<name>` for a failure. */
 export function summary(event: DiscoveryEvent): string {
@@ -126,17 +126,7 @@ export async function withRegistrar(
       random: () => 0.5,
       ...setup.options,
     });
-    const events: string[] = [];
-    for (const type of ["registered", "reregistered", "deregistered"]) {
-      registrar.addEventListener(type, (e) => {
-        assert.ok(e instanceof RegistrarEvent);
-        events.push(`${e.type}`);
-      });
-    }
-    registrar.addEventListener("error", (e) => {
-      assert.ok(e instanceof RegistrarErrorEvent);
-      events.push(`error:${(e.error as Error).name}`);
-    });
+    const events = registrarEvents(registrar);
     await body({
       clock,
       consul,

@@ -6,8 +6,8 @@ import { FakeEtcd } from "../_fakes/etcd.ts";
 import { EtcdClient, type EtcdClientOptions } from "../../src/etcd/client.ts";
 import { EtcdInstancer, type EtcdInstancerOptions } from "../../src/etcd/instancer.ts";
 import { EtcdRegistrar, type EtcdRegistrarOptions } from "../../src/etcd/registrar.ts";
-import type { RegistrarErrorEvent, RegistrarEvent } from "../../src/registrar.ts";
 import type { DiscoveryEvent, Logger } from "../../src/types.ts";
+import { registrarEvents } from "../_helpers.ts";
 
 export const MEMBER = "http://a.test:2379";
 /** The registrar tests' key, value and the first two lease IDs the fake grants. */
@@ -109,16 +109,7 @@ export async function withRegistrar(
   try {
     const client = new EtcdClient({ endpoints: [MEMBER], fetch: fake.fetch });
     registrar = new EtcdRegistrar(client, { key: KEY, value: VALUE, ttl: 3, random: () => 0.5, ...options });
-    const events: string[] = [];
-    for (const type of ["registered", "reregistered", "deregistered"]) {
-      registrar.addEventListener(type, (e) => {
-        assert.equal((e as RegistrarEvent).instance, VALUE);
-        events.push(type);
-      });
-    }
-    registrar.addEventListener("error", (e) => {
-      events.push(`error:${((e as RegistrarErrorEvent).error as Error).name}`);
-    });
+    const events = registrarEvents(registrar, VALUE);
     await body({
       clock,
       fake,

@@ -7,8 +7,8 @@ import { EurekaClient, type EurekaClientOptions } from "../../src/eureka/client.
 import { EurekaInstancer, type EurekaInstancerOptions } from "../../src/eureka/instancer.ts";
 import { EurekaRegistrar, type EurekaRegistrarOptions } from "../../src/eureka/registrar.ts";
 import { EurekaRegistry, type EurekaRegistryOptions } from "../../src/eureka/registry.ts";
-import type { RegistrarErrorEvent, RegistrarEvent } from "../../src/registrar.ts";
 import type { DiscoveryEvent, Instancer, Logger } from "../../src/types.ts";
+import { registrarEvents } from "../_helpers.ts";
 
 export const SERVER = "http://a.test:8761/eureka";
 
@@ -156,16 +156,7 @@ export async function withRegistrar(
       random: () => 0.5,
       ...options,
     });
-    const events: string[] = [];
-    for (const type of ["registered", "reregistered", "deregistered"]) {
-      registrar.addEventListener(type, (e) => {
-        assert.equal((e as RegistrarEvent).instance, registrar!.instance);
-        events.push(type);
-      });
-    }
-    registrar.addEventListener("error", (e) => {
-      events.push(`error:${((e as RegistrarErrorEvent).error as Error).name}`);
-    });
+    const events = registrarEvents(registrar, registrar.instance);
     await body({
       clock,
       fake,
