@@ -56,3 +56,14 @@ export {
   backoffOptions,
 } from "./background_instancer.ts";
 export { joinHostPort } from "./_host.ts";
+export {
+  type Lookup,
+  type LookupOptions,
+  type LookupResult,
+  PullInstancer,
+  type PullInstancerOptions,
+  type PullStatus,
+  type RefreshOptions,
+  type RefreshResult,
+  type RefreshSource,
+} from "./pull_instancer.ts";

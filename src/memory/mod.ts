@@ -22,3 +22,5 @@
 export { type MemoryRegisterOptions, MemoryRegistry } from "./registry.ts";
 export { MemoryInstancer } from "./instancer.ts";
 export { MemoryRegistrar, type MemoryRegistrarOptions } from "./registrar.ts";
+export { memoryLookup } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";

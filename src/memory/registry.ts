@@ -122,6 +122,20 @@ export class MemoryRegistry implements Disposable {
   }
 
   /**
+   * Reads a service's instances once, with their details: the one-shot lookup behind
+   * `memoryLookup` (pull mode).
+   *
+   * @param service The service name.
+   * @returns The instances, unsorted, each a bare string or a string with details.
+   * @throws {StoppedError} If the registry is closed.
+   */
+  lookup(service: string): InstanceInput[] {
+    requireString(service, "service");
+    if (this.#closed) throw new StoppedError("MemoryRegistry");
+    return this.#list(service);
+  }
+
+  /**
    * Lists the services that have at least one instance, sorted.
    *
    * @returns The service names.
