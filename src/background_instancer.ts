@@ -5,7 +5,7 @@
  */
 import type { BackoffOptions } from "./_async.ts";
 import { requireNumber, requireSignal } from "./_validate.ts";
-import { describe } from "./errors.ts";
+import { describe, DiscoveryLoopError } from "./errors.ts";
 import { InstanceCache } from "./instance_cache.ts";
 import type { Logger } from "./types.ts";
 
@@ -78,18 +78,31 @@ export class BackgroundInstancer extends InstanceCache {
 
   /**
    * Runs the loop, unless the instancer is already stopped (its `signal` was aborted). A loop that
-   * throws is reported to the logger and as an error event; it is a bug in the loop, which should turn
-   * its failures into `update({ error })` and go on.
+   * throws (synchronously or by rejecting) has ended for good: that is reported to the logger and to
+   * subscribers as an error event carrying a {@linkcode DiscoveryLoopError}, which says whether the
+   * runtime refused timers or I/O outside a request (Cloudflare Workers at module scope). A loop
+   * should turn its ordinary failures into `update({ error })` and go on.
    *
    * @param loop The discovery loop.
    */
   protected start(loop: () => Promise<void>): void {
     if (this.#controller.signal.aborted) return;
-    loop().catch((error: unknown) => {
+    const ended = (error: unknown) => {
       if (this.#controller.signal.aborted) return;
-      this.#logger?.error("Discovery loop ended with an error", { error: describe(error) });
-      this.update({ error });
-    });
+      const wrapped = new DiscoveryLoopError(this.constructor.name, error);
+      this.#logger?.error("Discovery loop ended with an error", { error: describe(wrapped) });
+      this.update({ error: wrapped });
+    };
+    let running: Promise<void>;
+    try {
+      // workerd throws from setTimeout, fetch and crypto at module scope, so a plain (non-async) loop
+      // function can throw before it returns a promise.
+      running = loop();
+    } catch (error) {
+      ended(error);
+      return;
+    }
+    Promise.resolve(running).then(undefined, ended);
   }
 
   /** Stops the loop (aborting its calls in flight) and delivery. Idempotent. */

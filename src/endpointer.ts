@@ -5,7 +5,7 @@
  */
 import { EndpointCache, type EndpointEntry } from "./_endpoint_cache.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal } from "./_validate.ts";
-import { StoppedError } from "./errors.ts";
+import { describe, isSdError, StoppedError } from "./errors.ts";
 import type {
   DiscoveryEvent,
   Endpoint,
@@ -17,6 +17,12 @@ import type {
 } from "./types.ts";
 
 export type { EndpointEntry };
+
+/** A pending {@linkcode DefaultEndpointer.ready} call. */
+interface Waiter {
+  readonly waitThroughErrors: boolean;
+  readonly settle: () => void;
+}
 
 /** Options for {@linkcode DefaultEndpointer}. */
 export interface DefaultEndpointerOptions {
@@ -32,6 +38,19 @@ export interface DefaultEndpointerOptions {
   now?: () => number;
   /** Receives factory and close failures. Default: silent. */
   logger?: Logger;
+}
+
+/** Options for {@linkcode DefaultEndpointer.ready}. */
+export interface DefaultEndpointerReadyOptions {
+  /** Stops waiting when aborted; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Keep waiting through discovery errors that arrive before the first set of instances, for
+   * callers that expect transient startup errors (a registry still starting) and bound the wait with
+   * `signal`. A {@linkcode DiscoveryLoopError} still rejects: that instancer will never recover.
+   * Default: `false`, so the first discovery error rejects the promise.
+   */
+  waitThroughErrors?: boolean;
 }
 
 /** Dispatched as `change` whenever the endpoints, or their instances' details, change. */
@@ -81,7 +100,8 @@ export class EndpointerErrorEvent extends Event {
  *
  * It is an EventTarget: `change` ({@linkcode EndpointsChangeEvent}) and `error`
  * ({@linkcode EndpointerErrorEvent}). {@linkcode DefaultEndpointer.endpoints} is the hot path: it
- * returns the same frozen array until something changes.
+ * returns the same frozen array until something changes. {@linkcode DefaultEndpointer.ready} waits for
+ * the first instances and, by default, rejects with a discovery error that comes before them.
  *
  * @example
  * ```ts
@@ -105,7 +125,9 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #hasState = false;
-  #waiters = new Set<() => void>();
+  /** The newest discovery error while the last event was one (the cache keeps the first). */
+  #lastError: Error | undefined;
+  #waiters = new Set<Waiter>();
   #detachSignal: () => void = () => {};
 
   /**
@@ -184,19 +206,51 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
   /**
    * Waits for the first set of instances from the instancer.
    *
-   * @param options A signal to stop waiting.
+   * By default a discovery error that arrives first rejects the promise with that error (also when
+   * `ready()` is called later, while the endpointer has had no instances and its current state is an
+   * error), so that a caller with a deadline, such as a Worker request, fails fast and visibly instead
+   * of hanging. Pass `waitThroughErrors: true` to keep waiting for instances instead. Once instances
+   * have arrived, later errors do not reject: the last endpoints stay in service.
+   *
+   * @param options A signal to stop waiting, and whether to wait through discovery errors.
    * @returns The endpoints at that time.
-   * @throws The signal's reason if it aborts first, or a {@linkcode StoppedError} if the endpointer
-   *   closes first.
+   * @throws The discovery error, if one arrives before the first instances (unless `waitThroughErrors`),
+   *   or once `invalidateAfter` has passed since a later one.
+   * @throws The signal's reason if it aborts first.
+   * @throws {StoppedError} If the endpointer closes first.
+   * @throws {TypeError} If `signal` is not an AbortSignal or `waitThroughErrors` not a boolean.
+   *
+   * @example Failing fast, or waiting through a registry that is still starting
+   * ```ts
+   * import { DefaultEndpointer, InstanceCache } from "@edgekit/sd";
+   * import { assert } from "@std/assert";
+   *
+   * const registry = new InstanceCache();
+   * registry.update({ error: new Error("connection refused") });
+   * using endpointer = new DefaultEndpointer(registry, (instance) => ({
+   *   endpoint: async () => instance,
+   * }));
+   * const failed = await endpointer.ready().then(() => undefined, (error: Error) => error);
+   * assert(failed?.message === "connection refused");
+   *
+   * const waiting = endpointer.ready({ waitThroughErrors: true, signal: AbortSignal.timeout(5000) });
+   * registry.update({ instances: ["10.0.0.1:80"] });
+   * assert((await waiting).length === 1);
+   * registry.stop();
+   * ```
    */
-  ready(options: { signal?: AbortSignal } = {}): Promise<readonly Endpoint<Req, Res>[]> {
+  ready(options: DefaultEndpointerReadyOptions = {}): Promise<readonly Endpoint<Req, Res>[]> {
     requireSignal(options.signal, "options.signal");
+    const waitThroughErrors = options.waitThroughErrors ?? false;
+    if (typeof waitThroughErrors !== "boolean") {
+      throw new TypeError(`options.waitThroughErrors must be a boolean, got ${describe(waitThroughErrors)}`);
+    }
     const signal = options.signal;
     return new Promise((resolve, reject) => {
       const settle = () => {
         signal?.removeEventListener("abort", onAbort);
         if (!this.#hasState) {
-          reject(new StoppedError("DefaultEndpointer"));
+          reject(this.#closed ? new StoppedError("DefaultEndpointer") : this.#lastError);
           return;
         }
         try {
@@ -205,11 +259,12 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
           reject(error);
         }
       };
+      const waiter: Waiter = { waitThroughErrors, settle };
       const onAbort = () => {
-        this.#waiters.delete(settle);
+        this.#waiters.delete(waiter);
         reject(signal?.reason);
       };
-      if (this.#hasState || this.#closed) {
+      if (this.#hasState || this.#closed || this.#fails(waiter)) {
         settle();
         return;
       }
@@ -217,7 +272,7 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
         reject(signal.reason);
         return;
       }
-      this.#waiters.add(settle);
+      this.#waiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -253,11 +308,15 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
         const wait = Math.max(0, deadline - (this.#options.now ?? Date.now)());
         this.#timer = setTimeout(() => this.#expire(), wait);
       }
+      this.#lastError = event.error;
       this.dispatchEvent(new EndpointerErrorEvent(event.error));
+      // A listener may have closed the endpointer, which has settled every waiter already.
+      if (!this.#hasState && !this.#closed) this.#failWaiters();
       return;
     }
     const first = !this.#hasState;
     this.#hasState = true;
+    this.#lastError = undefined;
     for (const failure of outcome.failures) {
       this.dispatchEvent(new EndpointerErrorEvent(failure.error, failure.instance));
     }
@@ -278,6 +337,23 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
   #settleWaiters(): void {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
-    for (const settle of waiters) settle();
+    for (const waiter of waiters) waiter.settle();
+  }
+
+  /** Rejects the waiters that the current discovery error, before any instances, fails. */
+  #failWaiters(): void {
+    for (const waiter of [...this.#waiters]) {
+      if (!this.#fails(waiter)) continue;
+      this.#waiters.delete(waiter);
+      waiter.settle();
+    }
+  }
+
+  /** Whether the current state, an error before any instances, rejects `waiter`. */
+  #fails(waiter: Waiter): boolean {
+    const error = this.#lastError;
+    if (this.#hasState || error === undefined) return false;
+    // An instancer whose loop has ended never sends instances: waiting through that would hang.
+    return !waiter.waitThroughErrors || (isSdError(error) && error.code === "ERR_DISCOVERY_LOOP_ENDED");
   }
 }

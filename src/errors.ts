@@ -33,6 +33,7 @@ export type SdErrorCode =
   | "ERR_MALFORMED_RESPONSE"
   | "ERR_STOPPED"
   | "ERR_DISCOVERY"
+  | "ERR_DISCOVERY_LOOP_ENDED"
   | "ERR_REGISTRATION"
   | "ERR_RETRYABLE_RESULT";
 
@@ -226,6 +227,73 @@ export class StoppedError extends SdError {
     super("ERR_STOPPED", `${what} is stopped`);
     this.name = "StoppedError";
   }
+}
+
+// How workerd words its refusal of timers, fetch and random values outside a request handler.
+const OUTSIDE_REQUEST = /global scope|Disallowed operation/i;
+
+/**
+ * The error event of an instancer whose discovery loop has ended for good: the loop threw (or
+ * rejected) instead of reporting its failures and going on, so no further state will come. Unlike
+ * other discovery errors it is not transient: the instancer must be replaced.
+ *
+ * {@linkcode DiscoveryLoopError.outsideRequest} tells the commonest cause apart: the runtime refused
+ * timers or I/O outside a request, as Cloudflare Workers do for an instancer created at module scope.
+ * Watch mode needs a long-lived host; on request-scoped hosts use pull mode (`PullInstancer`).
+ *
+ * @example
+ * ```ts
+ * import { DiscoveryLoopError, isSdError } from "@edgekit/sd";
+ * import { assert } from "@std/assert";
+ *
+ * const cause = new Error("Disallowed operation called within global scope");
+ * const error: unknown = new DiscoveryLoopError("ConsulInstancer", cause);
+ * assert(isSdError(error) && error.code === "ERR_DISCOVERY_LOOP_ENDED");
+ * assert(error instanceof DiscoveryLoopError && error.outsideRequest);
+ * assert(error.message.startsWith("The discovery loop of ConsulInstancer ended and cannot restart"));
+ * ```
+ */
+export class DiscoveryLoopError extends SdError {
+  /** The class name of the instancer whose loop ended. */
+  readonly instancer: string;
+  /**
+   * Whether the cause looks like the runtime refusing timers or I/O outside a request (workerd's
+   * "Disallowed operation called within global scope").
+   */
+  readonly outsideRequest: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param instancer The class name of the instancer, for the message.
+   * @param cause What the loop threw; also available as `cause`.
+   */
+  constructor(instancer: string, cause: unknown) {
+    const outsideRequest = causeChain(cause).some((e) => OUTSIDE_REQUEST.test(e.message));
+    const quoted = cause instanceof Error ? JSON.stringify(cause.message) : describe(cause);
+    const hint = outsideRequest
+      ? "; the runtime forbids timers and I/O outside a request handler (as Cloudflare Workers do at " +
+        "module scope), so a watch-mode instancer cannot run there: use PullInstancer, which refreshes " +
+        "inside requests"
+      : "";
+    super(
+      "ERR_DISCOVERY_LOOP_ENDED",
+      `The discovery loop of ${instancer} ended and cannot restart: ${quoted}${hint}`,
+      { cause },
+    );
+    this.name = "DiscoveryLoopError";
+    this.instancer = instancer;
+    this.outsideRequest = outsideRequest;
+  }
+}
+
+/** The error and its `cause`s, a few levels deep (a cycle or a long chain stops early). */
+function causeChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let e = error; e instanceof Error && chain.length < 5 && !chain.includes(e); e = e.cause) {
+    chain.push(e);
+  }
+  return chain;
 }
 
 /** Short, single-line description of any thrown value, for messages. */

@@ -19,6 +19,7 @@ export type {
   Subscription,
 } from "./types.ts";
 export {
+  DiscoveryLoopError,
   isSdError,
   MalformedResponseError,
   NoEndpointsError,
@@ -40,6 +41,7 @@ export { FixedEndpointer, FixedInstancer } from "./fixed.ts";
 export {
   DefaultEndpointer,
   type DefaultEndpointerOptions,
+  type DefaultEndpointerReadyOptions,
   type EndpointEntry,
   EndpointerErrorEvent,
   EndpointsChangeEvent,
