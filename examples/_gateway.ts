@@ -31,7 +31,15 @@ export function proxyApp(options: ProxyAppOptions): Hono {
     }));
   app.all("/api/*", async (c) => {
     // Only the first requests wait for discovery; later ones use what is known.
-    if (endpointer.entries().length === 0) await endpointer.ready({ signal: AbortSignal.timeout(5000) });
+    if (endpointer.entries().length === 0) {
+      try {
+        await endpointer.ready({ signal: AbortSignal.timeout(5000) });
+      } catch (error) {
+        // A discovery error before any instances (registry down, a loop that could not start) or the
+        // timeout: say so now instead of a bare 500.
+        return c.json({ error: (error as Error).message }, 503);
+      }
+    }
     const url = new URL(c.req.url);
     const path = url.pathname.slice("/api".length) || "/";
     try {
