@@ -287,8 +287,9 @@ export class PullInstancer extends InstanceCache {
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (this.stopped) throw new StoppedError("PullInstancer");
+        // This call did look up (and no background refresh starts inside the new backoff).
         const after = this.#staleAnswer(this.#now(), undefined);
-        if (after !== undefined) return after;
+        if (after !== undefined) return { ...after, lookups: 1 };
         throw this.#giveUp(this.#lastError ?? error);
       }
       return { source: "refreshed", lookups: 1, age: this.#now() - (this.#fetchedAt ?? 0) };
