@@ -258,7 +258,18 @@ export class PullInstancer extends InstanceCache {
    *   {@linkcode RegistryUnavailableError}. The caller's signal's reason if it aborts. A
    *   {@linkcode StoppedError} after stop.
    */
-  async refresh(options: RefreshOptions = {}): Promise<RefreshResult> {
+  refresh(options: RefreshOptions = {}): Promise<RefreshResult> {
+    // The warm path (a fresh set) stays synchronous: no async frame, one settled promise.
+    if (this.#fetchedAt !== undefined && !this.stopped && options?.signal?.aborted !== true) {
+      const now = this.#now();
+      if (now < this.#expiresAt) {
+        return Promise.resolve({ source: "fresh", lookups: 0, age: now - this.#fetchedAt });
+      }
+    }
+    return this.#refresh(options);
+  }
+
+  async #refresh(options: RefreshOptions): Promise<RefreshResult> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     }
