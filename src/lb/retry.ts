@@ -12,11 +12,14 @@ import type { Balancer } from "./balancer.ts";
 export type { BackoffOptions };
 
 /**
- * Decides after a failed attempt whether to try again. `attempt` is 1-based; `error` is exactly what
- * the attempt threw (or the balancer, when it had no endpoint). Return `true` to keep trying (still
- * bounded by `attempts` and `timeout`), `false` to stop, or `{ retry: false, error }` to stop and throw
- * `error` as the {@linkcode RetryError.final} instead. A callback that throws stops the call with what it
- * threw as the final error.
+ * Decides after every failed attempt, the last one included (as go-kit's `Callback`), whether to try
+ * again. `attempt` is 1-based; `error` is exactly what the attempt threw (or the balancer, when it had
+ * no endpoint). Return `true` to keep trying (still bounded by `attempts` and `timeout`), `false` to
+ * stop, or `{ retry: false, error }` to stop and throw `error` as the {@linkcode RetryError.final}
+ * instead. After the last attempt the answer is final: it cannot add an attempt, but an `error` in it
+ * replaces the final error even with `retry: true`; before that, a replacement with `retry: true` is
+ * ignored. A callback that throws stops the call with what it threw as the final error. It is not
+ * called when the deadline or the caller's signal ends the call.
  */
 export type RetryCallback = (
   attempt: number,
@@ -155,12 +158,13 @@ export function retry<Req, Res>(
         errors.push(error);
         let go = attempt < attempts;
         let final: unknown = error;
-        if (go && shouldRetry !== undefined) {
+        if (shouldRetry !== undefined) {
           try {
             const decision = shouldRetry(attempt, error);
-            if (typeof decision === "boolean") go = decision;
+            // After the last attempt the answer may replace the error but never adds an attempt.
+            if (typeof decision === "boolean") go = go && decision;
             else {
-              go = Boolean(decision?.retry);
+              go = go && Boolean(decision?.retry);
               if (!go && decision?.error !== undefined) final = decision.error;
             }
           } catch (thrown) {

@@ -144,7 +144,7 @@ Deno.test("retry lists every attempt's error in order in the RetryError", async 
   );
 });
 
-Deno.test("retry asks the callback after every attempt but the last, with 1-based attempt numbers", async () => {
+Deno.test("retry asks the callback after every failed attempt, the last included, with 1-based attempt numbers", async () => {
   const errors = [new Error("e1"), new Error("e2"), new Error("e3")];
   const calls: [number, unknown][] = [];
   const call = retry(roundRobin(errors.map(failing)), {
@@ -157,17 +157,74 @@ Deno.test("retry asks the callback after every attempt but the last, with 1-base
     },
   });
   const error = await retryError(call("x"));
-  assert.deepStrictEqual(calls, [[1, errors[0]], [2, errors[1]]]);
+  assert.deepStrictEqual(calls, [[1, errors[0]], [2, errors[1]], [3, errors[2]]]);
   assert.equal(error.final, errors[2]);
+  assert.deepStrictEqual(error.errors, errors);
 });
 
-Deno.test("retry ignores a replacement when the callback says to keep trying", async () => {
+Deno.test("retry with one attempt still asks the callback, which can replace the final error", async () => {
+  const own = new Error("own");
+  const replacement = new Error("replaced");
+  const calls: [number, unknown][] = [];
+  const call = retry(roundRobin([failing(own)]), {
+    attempts: 1,
+    timeout: 1000,
+    ...noBackoff,
+    shouldRetry: (attempt, error) => {
+      calls.push([attempt, error]);
+      return { retry: false, error: replacement };
+    },
+  });
+  const error = await retryError(call("x"));
+  assert.deepStrictEqual(calls, [[1, own]]);
+  assert.equal(error.final, replacement);
+  assert.deepStrictEqual(error.errors, [own]);
+});
+
+Deno.test("retry lets the callback's answer after the last attempt replace the error but not add an attempt", async () => {
+  const errors = [new Error("e1"), new Error("e2")];
+  const replacement = new Error("replaced");
+  let made = 0;
+  const call = retry(
+    roundRobin(errors.map((e) => () => {
+      made++;
+      return Promise.reject(e);
+    })),
+    {
+      attempts: 2,
+      timeout: 1000,
+      ...noBackoff,
+      shouldRetry: (attempt) => attempt < 2 ? true : { retry: true, error: replacement },
+    },
+  );
+  const error = await retryError(call("x"));
+  assert.equal(made, 2);
+  assert.equal(error.final, replacement);
+  assert.deepStrictEqual(error.errors, errors);
+});
+
+Deno.test("retry stops with what a callback threw after the last attempt", async () => {
+  const own = new Error("own");
+  const thrown = new Error("callback broke");
+  const call = retry(roundRobin([failing(own)]), {
+    attempts: 1,
+    timeout: 1000,
+    shouldRetry: () => {
+      throw thrown;
+    },
+  });
+  const error = await retryError(call("x"));
+  assert.equal(error.final, thrown);
+  assert.deepStrictEqual(error.errors, [own]);
+});
+
+Deno.test("retry ignores a replacement when the callback says to keep trying before the last attempt", async () => {
   const own = new Error("own");
   const call = retry(roundRobin([failing(new Error("e1")), failing(own)]), {
     attempts: 2,
     timeout: 1000,
     ...noBackoff,
-    shouldRetry: () => ({ retry: true, error: new Error("ignored") }),
+    shouldRetry: (attempt) => attempt === 1 ? { retry: true, error: new Error("ignored") } : true,
   });
   const error = await retryError(call("x"));
   assert.equal(error.final, own);
