@@ -25,6 +25,7 @@ export function checkHealthOptions(options: ConsulHealthOptions): void {
     );
   }
   requireNumber(options.index ?? 0, "options.index", { integer: true });
+  checkCached(options.cached, consistency);
   if (options.wait !== undefined) {
     requireNumber(options.wait, "options.wait", { min: 1 });
     if (options.wait > 600_000) {
@@ -47,11 +48,31 @@ export function healthQuery(options: ConsulHealthOptions): URLSearchParams {
   if (options.consistency !== undefined && options.consistency !== "default") {
     query.set(options.consistency, "");
   }
+  if (options.cached !== undefined && options.cached !== false) query.set("cached", "");
   if (index > 0) {
     query.set("index", String(index));
     if (options.wait !== undefined) query.set("wait", `${Math.ceil(options.wait)}ms`);
   }
   return query;
+}
+
+function checkCached(cached: ConsulHealthOptions["cached"], consistency: string): void {
+  if (cached === undefined || cached === false) return;
+  if (cached !== true) {
+    if (typeof cached !== "object" || cached === null || Array.isArray(cached)) {
+      throw new TypeError(
+        `options.cached must be a boolean or { maxAge?, staleIfError? }, got ${JSON.stringify(cached)}`,
+      );
+    }
+    if (cached.maxAge !== undefined) requireNumber(cached.maxAge, "options.cached.maxAge");
+    if (cached.staleIfError !== undefined) {
+      requireNumber(cached.staleIfError, "options.cached.staleIfError");
+    }
+  }
+  // Consul answers this combination with an error: a cache cannot confirm leadership.
+  if (consistency === "consistent") {
+    throw new TypeError('options.cached cannot be combined with consistency "consistent"');
+  }
 }
 
 /**

@@ -62,8 +62,24 @@ export interface ConsulHealthOptions {
   index?: number;
   /** Longest block in milliseconds, at most 600,000. Default: Consul's (300,000). */
   wait?: number;
+  /**
+   * Read through the agent's cache (`?cached`): any agent answers from its local copy, refreshed in
+   * the background, without a round trip to the servers. `maxAge` (ms, sent as `Cache-Control:
+   * max-age` in whole seconds) bounds how old that copy may be; `staleIfError` (ms, sent as
+   * `stale-if-error`) lets the agent serve an older copy while it cannot reach the servers. `true`
+   * means the agent's defaults. Not with `consistency: "consistent"`. Default: `false`.
+   */
+  cached?: boolean | ConsulCacheOptions;
   /** Aborts the request. */
   signal?: AbortSignal;
+}
+
+/** How old an answer from the agent's cache may be (see {@linkcode ConsulHealthOptions.cached}). */
+export interface ConsulCacheOptions {
+  /** Oldest cached answer accepted, in ms (rounded up to whole seconds). Default: the agent's. */
+  maxAge?: number;
+  /** How long past `maxAge` the agent may serve its copy when the servers fail, in ms. Default: none. */
+  staleIfError?: number;
 }
 
 /** What {@linkcode ConsulClient.healthService} returns. */
@@ -76,6 +92,8 @@ export interface ConsulHealthResponse {
   knownLeader: boolean | undefined;
   /** `X-Consul-LastContact` in milliseconds, if sent. */
   lastContact: number | undefined;
+  /** The answer's headers as sent (`Cache-Control`, `Age`, `X-Cache` and the rest). */
+  headers: Headers;
 }
 
 /** Per-call options of the agent methods. */
@@ -170,11 +188,13 @@ export class ConsulClient {
     if (this.#options.datacenter !== undefined) query.set("dc", this.#options.datacenter);
     const blocking = index > 0;
     const wait = options.wait ?? DEFAULT_WAIT;
+    const cacheControl = cacheRequest(options.cached);
     const response = await this.#send("GET", `/v1/health/service/${segment(service)}`, query, {
       signal: options.signal,
       code: "ERR_DISCOVERY",
       // Consul may hold a blocking query for wait + wait/16 before it answers.
       timeout: blocking ? wait * 17 / 16 + this.#timeout : this.#timeout,
+      ...(cacheControl === undefined ? {} : { headers: { "cache-control": cacheControl } }),
     });
     const entries = parseServiceEntries(response.text);
     const leader = response.headers.get("x-consul-knownleader");
@@ -184,6 +204,7 @@ export class ConsulClient {
       index: parseIndex(response.headers.get("x-consul-index")),
       knownLeader: leader === null ? undefined : leader === "true",
       lastContact: Number.isFinite(contact) ? contact : undefined,
+      headers: response.headers,
     };
   }
 
@@ -295,7 +316,12 @@ export class ConsulClient {
     method: "GET" | "PUT",
     path: string,
     query: URLSearchParams,
-    extra: Pick<ExchangeRequest, "signal" | "code"> & { body?: string; timeout?: number; accept?: number[] },
+    extra: Pick<ExchangeRequest, "signal" | "code"> & {
+      body?: string;
+      timeout?: number;
+      accept?: number[];
+      headers?: Record<string, string>;
+    },
   ) {
     const url = new URL(this.#base.href.replace(/\/$/, "") + path);
     if (this.#options.namespace !== undefined) query.set("ns", this.#options.namespace);
@@ -303,7 +329,7 @@ export class ConsulClient {
     const search = query.toString();
     // Flags such as `stale` and `passing` need no value; `stale=` reads worse in logs.
     if (search !== "") url.search = search.replace(/=(?=&|$)/g, "");
-    const headers = new Headers();
+    const headers = new Headers(extra.headers);
     if (this.#options.token !== undefined) headers.set("x-consul-token", this.#options.token);
     if (extra.body !== undefined) headers.set("content-type", "application/json");
     const request: ExchangeRequest = {
@@ -320,6 +346,17 @@ export class ConsulClient {
     if (extra.accept !== undefined) request.accept = extra.accept;
     return exchange(request);
   }
+}
+
+// The request's Cache-Control for `?cached` reads: whole seconds, rounded up (the options were checked).
+function cacheRequest(cached: ConsulHealthOptions["cached"]): string | undefined {
+  if (typeof cached !== "object" || cached === null) return undefined;
+  const directives: string[] = [];
+  if (cached.maxAge !== undefined) directives.push(`max-age=${Math.ceil(cached.maxAge / 1000)}`);
+  if (cached.staleIfError !== undefined) {
+    directives.push(`stale-if-error=${Math.ceil(cached.staleIfError / 1000)}`);
+  }
+  return directives.length === 0 ? undefined : directives.join(", ");
 }
 
 function parseAddress(address: unknown): URL {

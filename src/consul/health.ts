@@ -9,7 +9,13 @@ import type { InstanceInput } from "../_event.ts";
 import { requireMethod, requireSignal, requireString } from "../_validate.ts";
 import type { HealthStatus, Logger } from "../types.ts";
 import { checkHealthOptions } from "./_query.ts";
-import type { ConsulClient, ConsulConsistency, ConsulHealthOptions, ConsulServiceEntry } from "./client.ts";
+import type {
+  ConsulClient,
+  ConsulConsistency,
+  ConsulHealthOptions,
+  ConsulHealthResponse,
+  ConsulServiceEntry,
+} from "./client.ts";
 
 /** Which instances of a service to select, shared by {@linkcode lookupHealthService} and the instancer. */
 export interface ConsulServiceQuery {
@@ -30,6 +36,8 @@ export interface ConsulServiceQuery {
 
 /** Options for {@linkcode lookupHealthService}. */
 export interface LookupHealthServiceOptions extends ConsulServiceQuery {
+  /** Read through the agent's cache (see {@linkcode ConsulHealthOptions.cached}). Default: `false`. */
+  cached?: ConsulHealthOptions["cached"];
   /** Aborts the lookup. */
   signal?: AbortSignal;
   /** Receives skipped entries (port 0). Default: silent. */
@@ -42,6 +50,8 @@ export interface ConsulLookup {
   instances: InstanceInput[];
   /** `X-Consul-Index` of the answer. */
   index: number;
+  /** The answer's headers (`Cache-Control`, `Age`, `X-Cache`: how fresh it is). */
+  headers: Headers;
 }
 
 export { joinHostPort };
@@ -180,7 +190,8 @@ export async function lookupHealthService(
   requireString(service, "service");
   requireSignal(options.signal, "options.signal");
   const query = queryOptions(options);
+  if (options.cached !== undefined) query.cached = options.cached;
   if (options.signal !== undefined) query.signal = options.signal;
-  const { entries, index } = await client.healthService(service, query);
-  return { instances: toInstances(entries, service, options.logger), index };
+  const { entries, index, headers }: ConsulHealthResponse = await client.healthService(service, query);
+  return { instances: toInstances(entries, service, options.logger), index, headers };
 }

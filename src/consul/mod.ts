@@ -5,7 +5,9 @@
  *   `/v1/health/service/<name>` (passing instances only by default; tags and filter expressions
  *   matched by Consul), by Consul's rules for the index, paced by a token bucket, backing off on
  *   failures, and keeps weights, tags, metadata, datacenter and health in each instance's details.
- * - {@linkcode lookupHealthService} asks once, for hosts that refresh inside a request.
+ * - {@linkcode lookupHealthService} asks once, for hosts that refresh inside a request;
+ *   {@linkcode consulLookup} wraps it as the lookup of a `PullInstancer` (pull mode), with a TTL from
+ *   the answer's `Cache-Control` and `Age` and optional reads through the agent's cache.
  * - {@linkcode ConsulRegistrar} registers an instance with the local agent, keeps its TTL checks
  *   passing, and registers again when the agent loses it.
  * - {@linkcode ConsulClient} is the HTTP client they share: address (http or https), ACL token,
@@ -43,6 +45,7 @@
  * @module
  */
 export {
+  type ConsulCacheOptions,
   type ConsulCallOptions,
   ConsulClient,
   type ConsulClientOptions,
@@ -60,6 +63,8 @@ export {
   type LookupHealthServiceOptions,
 } from "./health.ts";
 export { ConsulInstancer, type ConsulInstancerOptions, type ConsulRateLimit } from "./instancer.ts";
+export { consulLookup, type ConsulLookupOptions } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";
 export { ConsulRegistrar, type ConsulRegistrarOptions } from "./registrar.ts";
 export type {
   ConsulCheck,
