@@ -1,6 +1,8 @@
 // The etcd v3 JSON gateway's encoding: base64 keys and values, int64 numbers as strings, omitted
 // zero values. Every reader here throws MalformedResponseError naming the bad field; internal.
+import type { InstanceInput } from "../_event.ts";
 import { describe, MalformedResponseError } from "../errors.ts";
+import type { Logger } from "../types.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8"); // not fatal: see fromBase64
@@ -92,4 +94,28 @@ function bad(field: string, value: unknown, expected: string): MalformedResponse
       shown.length > 80 ? `${shown.slice(0, 80)}...` : shown
     }, expected ${expected}`,
   );
+}
+
+/**
+ * The instances under a prefix, as the instancer and the pull lookup publish them: each value is an
+ * instance string (go-kit's layout), the key its `id`. Empty values and values that are not UTF-8 text
+ * are skipped with a warning, not an error: one bad key must not hide the others.
+ */
+export function kvsToInstances(
+  kvs: Iterable<readonly [key: string, value: string]>,
+  logger?: Logger,
+): InstanceInput[] {
+  const out: InstanceInput[] = [];
+  for (const [key, value] of kvs) {
+    if (value === "") {
+      logger?.warn("etcd key with an empty value skipped", { key });
+      continue;
+    }
+    if (value.includes("\uFFFD")) {
+      logger?.warn("etcd key with a value that is not UTF-8 text skipped", { key });
+      continue;
+    }
+    out.push({ instance: value, id: key });
+  }
+  return out;
 }

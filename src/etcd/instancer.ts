@@ -9,7 +9,7 @@ import { requireFunction, requireMethod, requireNumber, requireString } from "..
 import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import { describe, RegistryUnavailableError } from "../errors.ts";
 import type { Logger } from "../types.ts";
-import { next } from "./_wire.ts";
+import { kvsToInstances, next } from "./_wire.ts";
 import type { EtcdClient, EtcdKeyValue } from "./client.ts";
 
 /** Options for {@linkcode EtcdInstancer}. */
@@ -124,7 +124,7 @@ export class EtcdInstancer extends BackgroundInstancer {
     options: { signal?: AbortSignal } = {},
   ): Promise<{ instances: InstanceInput[]; revision: string }> {
     const { revision, kvs } = await this.#client.range(this.#prefix, { prefix: true, ...options });
-    return { instances: toInstances(new Map(kvs.map((kv) => [kv.key, kv.value]))), revision };
+    return { instances: kvsToInstances(kvs.map((kv) => [kv.key, kv.value]), this.#options.logger), revision };
   }
 
   async #run(): Promise<void> {
@@ -256,22 +256,6 @@ export class EtcdInstancer extends BackgroundInstancer {
   }
 
   #publish(): void {
-    this.update({ instances: toInstances(this.#kvs, this.#options.logger) });
+    this.update({ instances: kvsToInstances(this.#kvs, this.#options.logger) });
   }
-}
-
-function toInstances(kvs: ReadonlyMap<string, string>, logger?: Logger): InstanceInput[] {
-  const out: InstanceInput[] = [];
-  for (const [key, value] of kvs) {
-    if (value === "") {
-      logger?.warn("etcd key with an empty value skipped", { key });
-      continue;
-    }
-    if (value.includes("\uFFFD")) {
-      logger?.warn("etcd key with a value that is not UTF-8 text skipped", { key });
-      continue;
-    }
-    out.push({ instance: value, id: key });
-  }
-  return out;
 }

@@ -1,7 +1,7 @@
 /**
  * etcd v3 over its HTTP/JSON gateway, with `fetch` (no gRPC needed): a client, an Instancer that
- * lists a key prefix and keeps a watch on it, and a Registrar that writes a key under a kept-alive
- * lease.
+ * lists a key prefix and keeps a watch on it, a one-shot lookup for a `PullInstancer` (pull mode, for
+ * hosts that refresh inside a request), and a Registrar that writes a key under a kept-alive lease.
  *
  * ```ts
  * import { EtcdClient, EtcdInstancer, EtcdRegistrar } from "@edgekit/sd/etcd";
@@ -46,6 +46,8 @@ export {
   type EtcdWatchOptions,
 } from "./client.ts";
 export { EtcdInstancer, type EtcdInstancerOptions } from "./instancer.ts";
+export { etcdLookup, type EtcdLookupOptions } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";
 export { EtcdRegistrar, type EtcdRegistrarOptions } from "./registrar.ts";
 export type { BackoffOptions } from "../_async.ts";
 export type { FetchFunction } from "../http/factory.ts";
