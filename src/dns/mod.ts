@@ -27,6 +27,7 @@
  */
 export { DnsError, type DnsErrorCode, type DnsErrorOptions } from "./errors.ts";
 export {
+  type DnsStaleAnswer,
   DohResolver,
   type DohResolverOptions,
   type RecordWithTtl,

@@ -7,10 +7,11 @@
 import { requireFunction, requireNumber, requireSignal } from "../_validate.ts";
 import type { FetchFunction } from "../http/factory.ts";
 import type { Logger } from "../types.ts";
-import { AnswerCache, type CachedAnswer, cacheKey } from "./_cache.ts";
-import { exchange } from "./_transport.ts";
+import { AnswerCache, cacheKey } from "./_cache.ts";
+import { Flights } from "./_flight.ts";
+import { checkServers, type Found, refresh, reportStale, type Shared, SYSCALL } from "./_query.ts";
 import { DnsError } from "./errors.ts";
-import { type DnsMessage, type DnsRecord, RCODE, RR_TYPE } from "./wire.ts";
+import { type DnsRecord, RCODE, RR_TYPE } from "./wire.ts";
 
 /** Options for {@linkcode DohResolver}. */
 export interface DohResolverOptions {
@@ -24,18 +25,58 @@ export interface DohResolverOptions {
   timeout?: number;
   /** Largest answer body accepted, in bytes. Default: 65,535 (the DNS maximum); 1 MiB for JSON. */
   maxResponseBytes?: number;
-  /** Entries kept in the answer cache; `0` disables it. Default: 1,000. */
+  /**
+   * Entries kept in the answer cache, fresh and stale together (the least recently used goes first);
+   * `0` disables the cache and with it serving stale answers. Default: 1,000.
+   */
   cacheSize?: number;
   /** Longest time in seconds an answer is cached, whatever its TTL. Default: 3,600. */
   maxTtl?: number;
+  /**
+   * How long in seconds past its expiry a cached answer may still be served when every server fails
+   * (RFC 8767, which suggests one to three days); `0` never serves stale answers. Default: 86,400 (one
+   * day).
+   */
+  maxStale?: number;
+  /**
+   * The TTL in seconds that stale answers carry, and how long after a failed refresh a stale answer is
+   * served without asking the servers again (RFC 8767's stale answer TTL and failure recheck timer);
+   * `0` asks the servers again on every lookup. Default: 30.
+   */
+  staleTtl?: number;
+  /**
+   * Called for every answer served stale (a cached NXDOMAIN or NODATA too, which then rejects as it did
+   * when fresh), so that callers can count or flag them. Errors it throws are logged and ignored.
+   * Default: none.
+   */
+  onStale?: (answer: DnsStaleAnswer) => void;
+  /**
+   * Whether identical lookups made while one is in flight wait for it instead of sending their own
+   * query. Right for long-lived hosts (Deno, Bun, Node). In a Cloudflare Worker, call
+   * {@linkcode DohResolver.scope} inside each request instead of using a shared resolver directly: a
+   * request must never wait for a query that another request started. Views from `scope()` always
+   * merge, each within itself. Default: `true`.
+   */
+  mergeInFlight?: boolean;
   /** The fetch to use. Default: the global `fetch`, called unbound. */
   fetch?: FetchFunction;
   /** Clock in milliseconds, for the cache. Default: `Date.now`. */
   now?: () => number;
-  /** Receives server failovers. Default: silent. */
+  /** Receives server failovers and stale answers (`warn`). Default: silent. */
   logger?: Logger;
 }
 
+/** What {@linkcode DohResolverOptions.onStale} receives for each answer served stale (RFC 8767). */
+export interface DnsStaleAnswer {
+  /** The name looked up, without a trailing dot. */
+  hostname: string;
+  /** The record type asked for. */
+  rrtype: ResolveRrType;
+  /** Whole seconds since the cached answer expired. */
+  staleFor: number;
+  /** Why the refresh failed: the error of the last server tried. */
+  error: DnsError;
+}
 /** Per-call options; `ttl` as in Node, `signal` is this library's addition (Node ignores it). */
 export interface ResolveOptions {
   /** Aborts the lookup (it then fails with `ECANCELLED`). */
@@ -78,21 +119,38 @@ export interface RecordWithTtl {
 export type ResolveRrType = "A" | "AAAA" | "CNAME" | "SRV" | "TXT";
 
 const DEFAULT_SERVERS = ["https://cloudflare-dns.com/dns-query", "https://dns.google/dns-query"];
-const SYSCALL: Record<number, string> = {
-  [RR_TYPE.A]: "queryA",
-  [RR_TYPE.AAAA]: "queryAaaa",
-  [RR_TYPE.CNAME]: "queryCname",
-  [RR_TYPE.SRV]: "querySrv",
-  [RR_TYPE.TXT]: "queryTxt",
-};
+// Hands the parent's state to the constructor when scope() creates a view (set and read synchronously).
+let adopting: Shared | undefined;
 
 /**
  * Resolves names through DNS-over-HTTPS with `fetch`, for runtimes without a DNS API. Method names and
  * results match `node:dns/promises`' `Resolver` (`resolveSrv`, `resolve4`, `resolve6`, `resolveCname`,
  * `resolveTxt`, `resolve`, `getServers`, `setServers`, `cancel`), and failures are {@linkcode DnsError}s
  * with Node's codes. Queries use message ID 0 and GET by default; servers are tried in turn, starting
- * with the last one that worked. Answers are cached for their smallest TTL less the HTTP `Age`
- * (negative answers for the SOA minimum, RFC 2308).
+ * with the last one that worked.
+ *
+ * **Cache.** Answers are cached for their smallest TTL less the HTTP `Age` (negative answers for the
+ * SOA minimum, RFC 2308), in a cache bounded by `cacheSize` entries.
+ *
+ * **Merging lookups in flight.** Identical lookups (same name and type; `ttl` and `signal` do not
+ * change the query) made through one resolver while a query for them runs wait for that query instead
+ * of sending their own, and each gets its own copy of the result. A caller whose signal aborts fails
+ * with `ECANCELLED` at once; the shared query goes on for the others and is aborted only when every
+ * caller waiting for it has gone (or on its own timeout). `mergeInFlight: false` turns this off.
+ *
+ * **Serving stale (RFC 8767).** When every server fails to answer, by any failure but cancellation
+ * (network errors, timeouts, HTTP errors, malformed answers, and rcodes other than NOERROR and
+ * NXDOMAIN, such as SERVFAIL and REFUSED), a cached answer that expired no more than `maxStale` seconds
+ * ago is served instead, with a TTL of at most `staleTtl` seconds so that callers come back soon; for
+ * `staleTtl` seconds after such a failure the stale answer is served without asking again. NXDOMAIN
+ * and NODATA are answers, not failures: they replace what was cached. A stale answer is logged as a
+ * warning once per failed refresh and reported to `onStale` each time it is served; the results keep
+ * Node's shapes.
+ *
+ * **Cloudflare Workers.** Keep one resolver at module scope, for its cache, and call
+ * {@linkcode DohResolver.scope} inside each request: the view shares the cache of settled answers and
+ * the configuration but merges only the lookups of its own request, because workerd cancels a request
+ * that waits for a promise another request created.
  *
  * @example
  * ```ts
@@ -128,27 +186,25 @@ const SYSCALL: Record<number, string> = {
  * ```
  */
 export class DohResolver {
-  #servers: string[];
-  #preferred = 0;
-  readonly #method: "GET" | "POST";
-  readonly #format: "message" | "json";
-  readonly #timeout: number;
-  readonly #maxBytes: number;
-  readonly #maxTtl: number;
-  readonly #fetch: FetchFunction;
-  readonly #now: () => number;
-  readonly #logger: Logger | undefined;
-  readonly #cache: AnswerCache;
-  readonly #inflight = new Set<AbortController>();
+  readonly #s: Shared;
+  readonly #merge: boolean;
+  readonly #flights = new Flights<Found>();
 
   /**
    * Creates a resolver.
    *
-   * @param options Servers, transport, timeout, cache and injectables.
+   * @param options Servers, transport, timeout, cache, serve-stale, merging and injectables.
    * @throws {TypeError | RangeError} If an option is invalid.
    */
   constructor(options: DohResolverOptions = {}) {
-    this.#servers = checkServers(options.servers ?? DEFAULT_SERVERS);
+    const parent = adopting;
+    adopting = undefined;
+    if (parent !== undefined) {
+      this.#s = parent;
+      this.#merge = true;
+      return;
+    }
+    const servers = checkServers(options.servers ?? DEFAULT_SERVERS);
     const method = options.method ?? "GET";
     if (method !== "GET" && method !== "POST") {
       throw new TypeError(`options.method must be "GET" or "POST", got ${JSON.stringify(method)}`);
@@ -157,24 +213,80 @@ export class DohResolver {
     if (format !== "message" && format !== "json") {
       throw new TypeError(`options.format must be "message" or "json", got ${JSON.stringify(format)}`);
     }
-    this.#method = method;
-    this.#format = format;
-    this.#timeout = requireNumber(options.timeout ?? 5000, "options.timeout", { min: 1 });
-    this.#maxBytes = requireNumber(
-      options.maxResponseBytes ?? (format === "json" ? 1 << 20 : 65535),
-      "options.maxResponseBytes",
-      { min: 12, integer: true },
-    );
-    this.#cache = new AnswerCache(
-      requireNumber(options.cacheSize ?? 1000, "options.cacheSize", { integer: true }),
-    );
-    this.#maxTtl = requireNumber(options.maxTtl ?? 3600, "options.maxTtl");
+    const merge = options.mergeInFlight ?? true;
+    if (typeof merge !== "boolean") {
+      throw new TypeError(`options.mergeInFlight must be a boolean, got ${JSON.stringify(merge)}`);
+    }
+    const cacheSize = requireNumber(options.cacheSize ?? 1000, "options.cacheSize", { integer: true });
+    const maxStale = requireNumber(options.maxStale ?? 86_400, "options.maxStale");
     if (options.fetch !== undefined) requireFunction(options.fetch, "options.fetch");
     if (options.now !== undefined) requireFunction(options.now, "options.now");
-    // Unbound on purpose: workerd throws "Illegal invocation" for a stored fetch called as a method.
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#now = options.now ?? Date.now;
-    this.#logger = options.logger;
+    if (options.onStale !== undefined) requireFunction(options.onStale, "options.onStale");
+    this.#merge = merge;
+    this.#s = {
+      servers,
+      preferred: 0,
+      generation: 0,
+      method,
+      format,
+      timeout: requireNumber(options.timeout ?? 5000, "options.timeout", { min: 1 }),
+      maxBytes: requireNumber(
+        options.maxResponseBytes ?? (format === "json" ? 1 << 20 : 65535),
+        "options.maxResponseBytes",
+        { min: 12, integer: true },
+      ),
+      maxTtl: requireNumber(options.maxTtl ?? 3600, "options.maxTtl"),
+      staleTtl: requireNumber(options.staleTtl ?? 30, "options.staleTtl"),
+      // Unbound on purpose: workerd throws "Illegal invocation" for a stored fetch called as a method.
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      now: options.now ?? Date.now,
+      logger: options.logger,
+      onStale: options.onStale,
+      cache: new AnswerCache(cacheSize, maxStale * 1000),
+    };
+  }
+
+  /**
+   * Returns a view of this resolver for one unit of work, such as one Cloudflare Workers request. The
+   * view has the same methods and shares this resolver's configuration (servers included) and its cache
+   * of settled answers, but has its own lookups in flight: it merges identical lookups made through it
+   * (always, whatever `mergeInFlight` says), never with those of another view or of this resolver, and
+   * its `cancel()` cancels only its own lookups. A view costs one small object and a Map; drop it when
+   * the work is done.
+   *
+   * @returns A new view.
+   *
+   * @example
+   * ```ts
+   * import { DohResolver } from "./resolver.ts";
+   * import { assertEquals } from "@std/assert";
+   *
+   * // At module scope: one resolver, whose cache outlives each request. (The fetch stands in for a DoH
+   * // server so this example runs offline; it counts requests and knows no name.)
+   * let requests = 0;
+   * const resolver = new DohResolver({
+   *   fetch: () => {
+   *     requests++;
+   *     const nxdomain = new Uint8Array([0, 0, 0x81, 0x83, 0, 0, 0, 0, 0, 0, 0, 0]);
+   *     return Promise.resolve(new Response(nxdomain, { headers: { "content-type": "application/dns-message" } }));
+   *   },
+   * });
+   *
+   * const worker = {
+   *   async fetch(_request: Request): Promise<Response> {
+   *     // Inside the request: a view whose lookups in flight belong to this request only.
+   *     const dns = resolver.scope();
+   *     const found = await Promise.allSettled([dns.resolve4("api.example"), dns.resolve4("api.example")]);
+   *     return Response.json(found.map((r) => r.status));
+   *   },
+   * };
+   * assertEquals(await (await worker.fetch(new Request("https://gw.example/"))).json(), ["rejected", "rejected"]);
+   * assertEquals(requests, 1); // one DoH query answered both lookups
+   * ```
+   */
+  scope(): DohResolver {
+    adopting = this.#s;
+    return new DohResolver();
   }
 
   /**
@@ -183,24 +295,30 @@ export class DohResolver {
    * @returns A copy of the list.
    */
   getServers(): string[] {
-    return [...this.#servers];
+    return [...this.#s.servers];
   }
 
   /**
-   * Replaces the DoH server URLs and clears the cache.
+   * Replaces the DoH server URLs and clears the cache, for this resolver and every view of it. Answers
+   * to lookups already in flight are still returned to their callers but no longer cached.
    *
    * @param servers `http:` or `https:` URLs.
    * @throws {TypeError} If the list is empty or a URL is invalid.
    */
   setServers(servers: readonly string[]): void {
-    this.#servers = checkServers(servers);
-    this.#preferred = 0;
-    this.#cache.clear();
+    const s = this.#s;
+    s.servers = checkServers(servers);
+    s.preferred = 0;
+    s.generation++;
+    s.cache.clear();
   }
 
-  /** Aborts every lookup in flight; each fails with `ECANCELLED`. */
+  /**
+   * Aborts every lookup in flight through this resolver (or this view, not its parent or siblings);
+   * each fails with `ECANCELLED`.
+   */
   cancel(): void {
-    for (const controller of this.#inflight) controller.abort(new DOMException("Cancelled", "AbortError"));
+    this.#flights.abortAll(new DOMException("Cancelled", "AbortError"));
   }
 
   /**
@@ -346,167 +464,38 @@ export class DohResolver {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${String(options)}`);
     }
-    requireSignal(options.signal, "options.signal");
+    const signal = options.signal;
+    requireSignal(signal, "options.signal");
+    const s = this.#s;
     const name = hostname.replace(/\.$/, "");
     const key = cacheKey(type, name);
-    let entry = this.#cache.get(key, this.#now());
-    if (entry === undefined) {
-      entry = await this.#query(name, type, syscall, options.signal);
+    const cached = s.cache.get(key, s.now());
+    let found: Found;
+    if (cached !== undefined && cached.expires > s.now()) {
+      found = { entry: cached, stale: false };
+    } else if (cached?.refreshFailed !== undefined && cached.refreshFailed.until > s.now()) {
+      found = { entry: cached, stale: true };
+    } else {
+      const cancelled = (reason: unknown) => new DnsError("ECANCELLED", syscall, name, { cause: reason });
+      if (signal?.aborted) throw cancelled(signal.reason);
+      found = await this.#flights.join(
+        // The generation keeps a lookup after setServers from joining a query to the old servers.
+        this.#merge ? `${s.generation}|${key}` : undefined,
+        (querySignal) => refresh(s, name, type, key, querySignal),
+        signal,
+        cancelled,
+      );
     }
+    const { entry, stale } = found;
+    const now = s.now();
+    if (stale) reportStale(s, name, type, entry, now);
     if (entry.rcode === RCODE.NXDOMAIN) throw new DnsError("ENOTFOUND", syscall, name);
     if (entry.records.length === 0) throw new DnsError("ENODATA", syscall, name);
-    const found = entry;
-    const elapsed = Math.floor((this.#now() - found.storedAt) / 1000);
-    return { records: found.records, ttlOf: (r) => Math.max(0, r.ttl - found.age - elapsed) };
-  }
-
-  async #query(
-    name: string,
-    type: number,
-    syscall: string,
-    signal: AbortSignal | undefined,
-  ): Promise<CachedAnswer> {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted) controller.abort(signal.reason);
-    else signal?.addEventListener("abort", onAbort, { once: true });
-    this.#inflight.add(controller);
-    try {
-      const servers = this.#servers;
-      let last: DnsError | undefined;
-      for (let i = 0; i < servers.length; i++) {
-        const index = (this.#preferred + i) % servers.length;
-        const server = servers[index]!;
-        try {
-          const { message, age } = await exchange(server, name, type, syscall, {
-            method: this.#method,
-            format: this.#format,
-            fetch: this.#fetch,
-            timeout: this.#timeout,
-            maxBytes: this.#maxBytes,
-            signal: controller.signal,
-          });
-          const rcode = message.flags.rcode;
-          if (
-            rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED || rcode === RCODE.NOTIMP ||
-            rcode === RCODE.FORMERR
-          ) {
-            const code = rcode === RCODE.SERVFAIL
-              ? "ESERVFAIL"
-              : rcode === RCODE.REFUSED
-              ? "EREFUSED"
-              : rcode === RCODE.NOTIMP
-              ? "ENOTIMP"
-              : "EFORMERR";
-            throw new DnsError(code, syscall, name, { server }, `rcode ${rcode} (${server})`);
-          }
-          if (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN) {
-            throw new DnsError("EBADRESP", syscall, name, { server }, `rcode ${rcode} (${server})`);
-          }
-          this.#preferred = index;
-          return this.#store(name, type, message, age);
-        } catch (error) {
-          if (!(error instanceof DnsError)) throw error;
-          if (error.code === "ECANCELLED") throw error;
-          last = error;
-          if (i + 1 < servers.length) {
-            this.#logger?.warn("DoH server failed; trying the next one", { server, error: error.message });
-          }
-        }
-      }
-      throw last!;
-    } finally {
-      this.#inflight.delete(controller);
-      signal?.removeEventListener("abort", onAbort);
+    if (stale) {
+      const ttl = s.staleTtl === 0 ? 0 : Math.max(1, Math.ceil((entry.refreshFailed!.until - now) / 1000));
+      return { records: entry.records, ttlOf: () => ttl };
     }
+    const elapsed = Math.floor((now - entry.storedAt) / 1000);
+    return { records: entry.records, ttlOf: (r) => Math.max(0, r.ttl - entry.age - elapsed) };
   }
-
-  #store(name: string, type: number, message: DnsMessage, age: number): CachedAnswer {
-    const now = this.#now();
-    const records = followChain(name, type, message.answers);
-    let ttl: number;
-    if (records.length > 0) {
-      // Freshness is the smallest TTL on the path, CNAMEs included (RFC 8484 §5.1).
-      ttl = Math.min(...message.answers.map((r) => r.ttl));
-    } else {
-      // Negative caching (RFC 2308 §5): the SOA's TTL, capped by its minimum field.
-      const soa = message.authorities.find((r) => r.data.kind === "SOA");
-      ttl = soa === undefined ? 0 : Math.min(soa.ttl, (soa.data as { minimum: number }).minimum);
-    }
-    const seconds = Math.min(this.#maxTtl, ttl) - age;
-    const entry: CachedAnswer = {
-      rcode: message.flags.rcode,
-      records,
-      storedAt: now,
-      age,
-      expires: now + Math.max(0, seconds) * 1000,
-    };
-    this.#cache.set(cacheKey(type, name), entry);
-    if (type === RR_TYPE.SRV) this.#storeTargets(records, message, age, now);
-    return entry;
-  }
-
-  // The addresses of SRV targets that came in the additional section save a lookup each. Only names
-  // that are targets of this very answer are taken, so a server cannot plant unrelated records.
-  #storeTargets(records: readonly DnsRecord[], message: DnsMessage, age: number, now: number): void {
-    const targets = new Set(records.map((r) => (r.data as { target: string }).target.toLowerCase()));
-    for (const type of [RR_TYPE.A, RR_TYPE.AAAA]) {
-      const byName = new Map<string, DnsRecord[]>();
-      for (const r of message.additionals) {
-        const owner = r.name.toLowerCase();
-        if (r.type !== type || !targets.has(owner)) continue;
-        byName.set(owner, [...(byName.get(owner) ?? []), r]);
-      }
-      for (const [owner, list] of byName) {
-        const seconds = Math.min(this.#maxTtl, ...list.map((r) => r.ttl)) - age;
-        this.#cache.set(cacheKey(type, owner), {
-          rcode: RCODE.NOERROR,
-          records: list,
-          storedAt: now,
-          age,
-          expires: now + Math.max(0, seconds) * 1000,
-        });
-      }
-    }
-  }
-}
-
-/** Records of `type` owned by `name` or by a name it is a CNAME for (chains followed, loops cut). */
-function followChain(name: string, type: number, answers: readonly DnsRecord[]): DnsRecord[] {
-  if (type === RR_TYPE.CNAME) return answers.filter((r) => r.type === type && sameName(r.name, name));
-  const names = new Set([name.toLowerCase()]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const r of answers) {
-      if (
-        r.data.kind === "CNAME" && names.has(r.name.toLowerCase()) && !names.has(r.data.target.toLowerCase())
-      ) {
-        names.add(r.data.target.toLowerCase());
-        grew = true;
-      }
-    }
-  }
-  return answers.filter((r) => r.type === type && names.has(r.name.toLowerCase()));
-}
-
-function sameName(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}
-
-function checkServers(servers: readonly string[]): string[] {
-  if (!Array.isArray(servers) || servers.length === 0) {
-    throw new TypeError(`servers must be a non-empty array of DoH URLs, got ${JSON.stringify(servers)}`);
-  }
-  return servers.map((s, i) => {
-    let url: URL;
-    try {
-      url = new URL(s);
-    } catch {
-      throw new TypeError(`servers[${i}] is not a URL: ${JSON.stringify(s)}`);
-    }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw new TypeError(`servers[${i}] must be an http: or https: URL, got ${JSON.stringify(s)}`);
-    }
-    return url.href;
-  });
 }
