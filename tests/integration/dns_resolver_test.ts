@@ -1,8 +1,10 @@
 // DohResolver against the real dnsdist DoH front end and BIND (scripts/servers/dns.sh). Start them, then:
 //   eval "$(bash scripts/servers/dns.sh env)"
 //   deno test --allow-net=127.0.0.1 --allow-read --allow-env --allow-run tests/integration/dns_resolver_test.ts
-// These tests read the fixture's A/AAAA/CNAME/TXT records and never change them; SRV records are
-// added under names of their own (removed afterwards), so dns_server_test.ts can run in parallel.
+// These tests read the fixture's A/AAAA/CNAME/TXT records and never change them (the merging and
+// serve-stale tests use a counting fetch, a clock of their own and a fetch sent to a dead port); SRV
+// records are added under names of their own (removed afterwards), so dns_server_test.ts can run in
+// parallel.
 import { assert } from "../_deps.ts";
 import { DnsError } from "../../src/dns/errors.ts";
 import { DohResolver } from "../../src/dns/resolver.ts";
@@ -117,3 +119,69 @@ serverTest("DohResolver fails over from a dead DoH URL to the real server", VARI
   const alone = new DohResolver({ servers: [dead], timeout: 5000 });
   assert.equal(await codeOf(alone.resolve4(`api-1.${zone}`)), "ECONNREFUSED");
 });
+
+serverTest(
+  "DohResolver sends one real DoH query for 8 identical lookups in flight, and one per scope() view",
+  VARIABLE,
+  async (url) => {
+    const zone = zoneName();
+    const { fetch, count } = counting();
+    // cacheSize 0: every count below is a query in flight, never a cache hit.
+    const resolver = new DohResolver({ servers: [url], fetch, cacheSize: 0 });
+    const results = await Promise.all(Array.from({ length: 8 }, () => resolver.resolve4(`api-1.${zone}`)));
+    assert.deepStrictEqual(results, Array(8).fill(["127.0.0.11"]));
+    assert.equal(count(), 1);
+    const views = [resolver.scope(), resolver.scope()];
+    await Promise.all(
+      views.flatMap((view) => [view.resolve4(`api-1.${zone}`), view.resolve4(`api-1.${zone}`)]),
+    );
+    assert.equal(count(), 3, "one query per view");
+    await Promise.all([resolver.resolve4(`api-1.${zone}`), resolver.resolve6(`api-2.${zone}`)]);
+    assert.equal(count(), 5, "different questions are not merged");
+  },
+);
+
+serverTest(
+  "DohResolver serves a real answer stale when the DoH server is unreachable after it expired",
+  VARIABLE,
+  async (url) => {
+    const zone = zoneName();
+    // A clock the test moves, and a fetch that can be sent to a dead port (port 1 refuses).
+    let now = Date.now();
+    let down = false;
+    let requests = 0;
+    const stale: string[] = [];
+    const resolver = new DohResolver({
+      servers: [url],
+      now: () => now,
+      maxStale: 3600,
+      timeout: 5000,
+      fetch: (input, init) => {
+        requests++;
+        const request = new Request(input, init);
+        if (!down) return fetch(request);
+        const dead = new URL(request.url);
+        dead.host = "127.0.0.1:1";
+        return fetch(new Request(dead, request));
+      },
+      onStale: (answer) => void stale.push(`${answer.hostname} ${answer.rrtype} ${answer.error.code}`),
+    });
+    const view = resolver.scope();
+    assert.deepStrictEqual(await resolver.resolve4(`api-1.${zone}`), ["127.0.0.11"]);
+    now += 6_000; // past the fixture's 5 s TTL
+    down = true;
+    assert.deepStrictEqual(await view.resolve4(`api-1.${zone}`, { ttl: true }), [{
+      address: "127.0.0.11",
+      ttl: 30,
+    }]);
+    assert.deepStrictEqual(stale, [`api-1.${zone} A ECONNREFUSED`]);
+    assert.equal(requests, 2);
+    now += 3_600_000; // past maxStale
+    assert.equal(await codeOf(view.resolve4(`api-1.${zone}`)), "ECONNREFUSED");
+    down = false;
+    const [fresh] = await view.resolve4(`api-1.${zone}`, { ttl: true });
+    assert.equal(fresh?.address, "127.0.0.11");
+    assert.ok(fresh!.ttl <= 5, `a fresh answer carries the record's TTL, got ${fresh!.ttl}`);
+    assert.equal(stale.length, 1);
+  },
+);
