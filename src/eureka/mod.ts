@@ -1,13 +1,17 @@
 /**
  * Eureka (Spring Cloud Netflix and Netflix servers) over `fetch` and JSON: a client that fails over
  * between servers and smooths out the JSON quirks Eureka inherited from XML; an Instancer that polls
- * one application; a registry copy kept current with deltas (checked against the server's hash code)
- * that feeds instancers for many applications; and a Registrar that registers, sends heartbeats,
- * registers again when the server forgets the instance, and sets status and metadata.
+ * one application; a one-shot lookup of one application for a `PullInstancer` (pull mode, for hosts
+ * that refresh inside a request); a registry copy kept current with deltas (checked against the
+ * server's hash code) that feeds instancers for many applications; and a Registrar that registers,
+ * sends heartbeats, registers again when the server forgets the instance, and sets status and
+ * metadata.
  *
  * Instances are published as `ipAddr:port` (IPv6 bracketed), only `UP` ones by default; each
  * carries `id`, `status`, `zone` and `meta` details (see {@linkcode EurekaInstancer} and
- * {@linkcode EUREKA_META_KEYS}). An application the server does not know is an empty set.
+ * {@linkcode EUREKA_META_KEYS}). An application the server does not know is an empty set for the
+ * instancers, and an error for {@linkcode eurekaLookup} unless asked otherwise (its stale copy then
+ * rides out a restarted server that has not heard the heartbeats yet).
  *
  * ```ts
  * import { EurekaClient, EurekaInstancer, EurekaRegistrar } from "./mod.ts";
@@ -53,6 +57,8 @@ export {
   type EurekaInstanceStatus,
 } from "./client.ts";
 export { EurekaInstancer, type EurekaInstancerOptions } from "./instancer.ts";
+export { eurekaLookup, type EurekaLookupOptions } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";
 export {
   EurekaRegistry,
   EurekaRegistryInstancer,
