@@ -469,11 +469,12 @@ export class DohResolver {
     const s = this.#s;
     const name = hostname.replace(/\.$/, "");
     const key = cacheKey(type, name);
-    const cached = s.cache.get(key, s.now());
+    const asked = s.now();
+    const cached = s.cache.get(key, asked);
     let found: Found;
-    if (cached !== undefined && cached.expires > s.now()) {
+    if (cached !== undefined && cached.expires > asked) {
       found = { entry: cached, stale: false };
-    } else if (cached?.refreshFailed !== undefined && cached.refreshFailed.until > s.now()) {
+    } else if (cached?.refreshFailed !== undefined && cached.refreshFailed.until > asked) {
       found = { entry: cached, stale: true };
     } else {
       const cancelled = (reason: unknown) => new DnsError("ECANCELLED", syscall, name, { cause: reason });
