@@ -4,6 +4,8 @@
  * @module
  */
 
+import { quote, redact } from "./_redact.ts";
+
 const BRAND = Symbol.for("@edgekit/sd.error");
 
 /**
@@ -270,7 +272,7 @@ export class DiscoveryLoopError extends SdError {
    */
   constructor(instancer: string, cause: unknown) {
     const outsideRequest = causeChain(cause).some((e) => OUTSIDE_REQUEST.test(e.message));
-    const quoted = cause instanceof Error ? JSON.stringify(cause.message) : describe(cause);
+    const quoted = cause instanceof Error ? quote(cause.message) : describe(cause);
     const hint = outsideRequest
       ? "; the runtime forbids timers and I/O outside a request handler (as Cloudflare Workers do at " +
         "module scope), so a watch-mode instancer cannot run there: use PullInstancer, which refreshes " +
@@ -296,21 +298,24 @@ function causeChain(error: unknown): Error[] {
   return chain;
 }
 
-/** Short, single-line description of any thrown value, for messages. */
+/**
+ * Short, single-line description of any thrown value, for messages, with URL passwords and secret
+ * values (tokens, authorization headers, passwords) redacted.
+ */
 export function describe(value: unknown): string {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  if (typeof value === "string") return JSON.stringify(value);
+  if (value instanceof Error) return `${value.name}: ${redact(value.message)}`;
+  if (typeof value === "string") return quote(value);
   if (Array.isArray(value) || isPlainObject(value)) {
     // Show the data itself ("[object Object]" says nothing), cut short for messages.
     try {
-      const json = JSON.stringify(value);
+      const json = redact(JSON.stringify(value));
       return json.length > 120 ? `${json.slice(0, 117)}...` : json;
     } catch {
       // cycles, BigInts: fall through
     }
   }
   try {
-    return String(value);
+    return redact(String(value));
   } catch {
     return Object.prototype.toString.call(value);
   }

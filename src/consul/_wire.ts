@@ -1,5 +1,6 @@
 // Checking the JSON Consul sends before anything trusts its shape; internal.
 import { MalformedResponseError } from "../errors.ts";
+import { redact } from "../_redact.ts";
 
 /** The part of one `/v1/health/service` entry this library reads. Other fields are kept as sent. */
 export interface ConsulServiceEntry {
@@ -32,9 +33,9 @@ export interface ConsulServiceEntry {
 function bad(where: string, what: string, value: unknown): MalformedResponseError {
   let shown: string;
   try {
-    shown = JSON.stringify(value)?.slice(0, 80) ?? String(value);
+    shown = redact(JSON.stringify(value) ?? String(value)).slice(0, 80);
   } catch {
-    shown = String(value);
+    shown = redact(String(value));
   }
   return new MalformedResponseError(`Consul sent ${where} = ${shown}, expected ${what}`);
 }
@@ -66,7 +67,7 @@ export function parseServiceEntries(text: string): ConsulServiceEntry[] {
     body = JSON.parse(text);
   } catch (error) {
     throw new MalformedResponseError(
-      `Consul sent a health answer that is not JSON: ${JSON.stringify(text.slice(0, 80))}`,
+      `Consul sent a health answer that is not JSON: ${JSON.stringify(redact(text).slice(0, 80))}`,
       {
         cause: error,
       },

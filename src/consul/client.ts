@@ -5,7 +5,8 @@
  * @module
  */
 import { requireFunction, requireNumber, requireSignal, requireString } from "../_validate.ts";
-import { MalformedResponseError } from "../errors.ts";
+import { describe, MalformedResponseError } from "../errors.ts";
+import { quote, redact } from "../_redact.ts";
 import type { FetchFunction } from "../http/factory.ts";
 import { exchange, type ExchangeRequest } from "./_transport.ts";
 import { healthQuery, segment } from "./_query.ts";
@@ -305,7 +306,7 @@ export class ConsulClient {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw new MalformedResponseError(
         `Consul sent an agent service that is not a JSON object: ${
-          JSON.stringify(response.text.slice(0, 80))
+          JSON.stringify(redact(response.text).slice(0, 80))
         }`,
       );
     }
@@ -361,22 +362,22 @@ function cacheRequest(cached: ConsulHealthOptions["cached"]): string | undefined
 
 function parseAddress(address: unknown): URL {
   if (typeof address !== "string" || address === "") {
-    throw new TypeError(`options.address must be a non-empty string, got ${JSON.stringify(address)}`);
+    throw new TypeError(`options.address must be a non-empty string, got ${describe(address)}`);
   }
   let url: URL;
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`);
   } catch {
     throw new TypeError(
-      `options.address must be host:port or an http(s) URL, got ${JSON.stringify(address)}`,
+      `options.address must be host:port or an http(s) URL, got ${quote(address)}`,
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new TypeError(`options.address must use http or https, got ${JSON.stringify(address)}`);
+    throw new TypeError(`options.address must use http or https, got ${quote(address)}`);
   }
   if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
     throw new TypeError(
-      `options.address must not carry credentials, a query or a fragment, got ${JSON.stringify(address)}`,
+      `options.address must not carry credentials, a query or a fragment, got ${quote(address)}`,
     );
   }
   if (!url.pathname.endsWith("/")) url.pathname += "/";

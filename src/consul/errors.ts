@@ -4,6 +4,7 @@
  * @module
  */
 import { SdError } from "../errors.ts";
+import { redact } from "../_redact.ts";
 
 /**
  * Consul answered with an HTTP status the call cannot use: a 4xx such as 403 (ACL denied) or 400 (a bad
@@ -40,7 +41,7 @@ export class ConsulHttpError extends SdError {
     what: string,
     code: "ERR_DISCOVERY" | "ERR_REGISTRATION" = "ERR_DISCOVERY",
   ) {
-    const text = body.trim().slice(0, 512);
+    const text = redact(body.trim()).slice(0, 512);
     super(code, `Consul answered ${what} with HTTP ${status}${text ? `: ${JSON.stringify(text)}` : ""}`);
     this.name = "ConsulHttpError";
     this.status = status;

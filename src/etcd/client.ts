@@ -5,6 +5,7 @@
  */
 import { deadline } from "../_async.ts";
 import { BodyTooLargeError, readBody } from "../_body.ts";
+import { redact } from "../_redact.ts";
 import { requireFunction, requireNumber, requireSignal, requireString } from "../_validate.ts";
 import {
   describe,
@@ -159,6 +160,15 @@ export class EtcdClient {
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         throw new TypeError(`options.endpoints[${i}] must be an http: or https: URL, got ${describe(e)}`);
       }
+      if (url.username !== "" || url.password !== "") {
+        // Dropped silently, they would leave the client unauthenticated; etcd takes a user and a
+        // password to get a token, one pair for every member.
+        throw new TypeError(
+          `options.endpoints[${i}] must not carry credentials (use options.username and options.password), got ${
+            describe(e)
+          }`,
+        );
+      }
       return url.origin;
     });
     if ((options.username === undefined) !== (options.password === undefined)) {
@@ -265,7 +275,9 @@ export class EtcdClient {
     if (answer["error"] !== undefined) {
       // A failing stream is a 200 with an error object and no TTL: not a lost lease.
       const error = object(answer["error"], "error");
-      const text = typeof error["message"] === "string" ? error["message"] : describe(answer["error"]);
+      const text = typeof error["message"] === "string"
+        ? redact(error["message"])
+        : describe(answer["error"]);
       throw new RegistryUnavailableError(`etcd keep-alive of lease ${id} failed: ${text}`);
     }
     // The gateway wraps stream messages in "result"; an unknown lease comes back without a TTL.
@@ -499,11 +511,11 @@ function errorText(text: string): string | undefined {
   try {
     const parsed = JSON.parse(text) as { message?: unknown; error?: unknown };
     const message = parsed.message ?? parsed.error;
-    if (typeof message === "string") return message;
+    if (typeof message === "string") return redact(message);
   } catch {
     // not JSON: use the text itself
   }
-  return text.trim().slice(0, 200) || undefined;
+  return redact(text.trim()).slice(0, 200) || undefined;
 }
 
 function isAuthFailure(status: number, detail: string | undefined): boolean {
@@ -561,7 +573,7 @@ function decodeWatchLine(line: string): EtcdWatchMessage {
   const message = parseObject(line, "/watch");
   if (message["error"] !== undefined) {
     const error = object(message["error"], "error");
-    const text = typeof error["message"] === "string" ? error["message"] : describe(message["error"]);
+    const text = typeof error["message"] === "string" ? redact(error["message"]) : describe(message["error"]);
     throw new RegistryUnavailableError(`etcd ended the watch stream: ${text}`);
   }
   const result = object(message["result"], "result");

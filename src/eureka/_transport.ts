@@ -2,6 +2,7 @@
 // body, a capped body, basic auth, and every failure turned into the library's errors; internal.
 import { deadline } from "../_async.ts";
 import { BodyTooLargeError, readBody } from "../_body.ts";
+import { redact } from "../_redact.ts";
 import { requireSignal } from "../_validate.ts";
 import {
   describe,
@@ -197,9 +198,9 @@ function errorText(text: string): string | undefined {
   try {
     const parsed = JSON.parse(text) as { message?: unknown; error?: unknown };
     const message = parsed.message ?? parsed.error;
-    if (typeof message === "string" && message !== "") return message;
+    if (typeof message === "string" && message !== "") return redact(message);
   } catch {
     // not JSON: use the text itself
   }
-  return text.trim().slice(0, 200) || undefined;
+  return redact(text.trim()).slice(0, 200) || undefined;
 }
