@@ -1,0 +1,122 @@
+/**
+ * A Cloudflare Worker (module syntax) that forwards every request to a service found in a registry,
+ * in pull mode: discovery is refreshed inside the requests that need it, never in the background.
+ * The `SD_BACKEND` binding picks the registry, so one Worker serves every backend.
+ *
+ * - One gateway per isolate, kept at module scope and built from the bindings on the first request
+ *   (bindings arrive with the request). The constructors do no I/O and start no timer.
+ * - Per request, `refresh()` answers at once within the TTL, serves the known set while one refresh
+ *   runs under `ctx.waitUntil` after it, and looks up inline only with nothing servable.
+ * - `invalidateAfter: 0`: once `staleIfError` has run out, the endpointer throws the discovery error
+ *   instead of serving an old set, and the gateway answers 503 at once.
+ *
+ * Bindings (wrangler `[vars]`): SD_BACKEND (`consul`), SD_REGISTRY (where the registry answers),
+ * SD_SERVICE (what to look up), and optional durations in milliseconds: SD_TTL_MS (10000),
+ * SD_STALE_IF_ERROR_MS (60000), SD_BACKOFF_MS (1000), SD_TIMEOUT_MS (2000).
+ * Every answer carries `x-sd-refresh`: how discovery answered (`fresh`, `stale`, `refreshed`,
+ * `coalesced`, `stale-if-error`, or `error` with a 503).
+ *
+ * Run in workerd by tests/workerd/pull_serve_test.ts against each real registry.
+ */
+import {
+  balancedFetch,
+  DefaultEndpointer,
+  httpFactory,
+  isSdError,
+  type Lookup,
+  PullInstancer,
+} from "@edgekit/sd";
+import { RoundRobinBalancer } from "@edgekit/sd/lb";
+import { ConsulClient, consulLookup } from "@edgekit/sd/consul";
+
+/** The Worker's bindings. */
+export interface Env {
+  /** The registry: `consul`. */
+  SD_BACKEND: string;
+  /** Consul agent `host:port`. */
+  SD_REGISTRY: string;
+  /** Consul service name. */
+  SD_SERVICE: string;
+  /** How long a looked-up set stays fresh when the registry gives no TTL. Default: 10000. */
+  SD_TTL_MS?: string;
+  /** How long the last good set is served once refreshes fail. Default: 60000. */
+  SD_STALE_IF_ERROR_MS?: string;
+  /** First wait after a failed refresh, doubling to 30 s. Default: 1000. */
+  SD_BACKOFF_MS?: string;
+  /** Bound on one lookup. Default: 2000. */
+  SD_TIMEOUT_MS?: string;
+}
+
+/** The part of the Worker's `ctx` used here. */
+export interface Context {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** One read of the service's instances from the registry that `SD_BACKEND` names. */
+function lookup(env: Env): Lookup {
+  switch (env.SD_BACKEND) {
+    case "consul":
+      return consulLookup(new ConsulClient({ address: env.SD_REGISTRY, timeout: 2_000 }), env.SD_SERVICE);
+    default:
+      throw new TypeError(`SD_BACKEND must be consul, got "${env.SD_BACKEND}"`);
+  }
+}
+
+interface Gateway {
+  readonly instancer: PullInstancer;
+  readonly upstream: (request: Request) => Promise<Response>;
+}
+
+// Shared by every request this isolate serves: only settled data lives here, never a pending promise.
+let gateway: Gateway | undefined;
+
+function build(env: Env): Gateway {
+  const ms = (value: string | undefined, fallback: number) => value ? Number(value) : fallback;
+  const instancer = new PullInstancer(lookup(env), {
+    ttl: ms(env.SD_TTL_MS, 10_000),
+    staleIfError: ms(env.SD_STALE_IF_ERROR_MS, 60_000),
+    backoff: { initial: ms(env.SD_BACKOFF_MS, 1_000), max: 30_000 },
+    timeout: ms(env.SD_TIMEOUT_MS, 2_000),
+  });
+  const endpointer = new DefaultEndpointer(instancer, httpFactory({ timeout: 10_000 }), {
+    invalidateAfter: 0,
+  });
+  const upstream = balancedFetch(new RoundRobinBalancer(endpointer), { attempts: 2, timeout: 15_000 });
+  return { instancer, upstream };
+}
+
+/** 503 with the discovery error, at once: the registry is down and nothing servable is known. */
+function unavailable(error: unknown): Response {
+  const message = error instanceof Error ? error.message : String(error);
+  return Response.json({ error: `Service discovery failed: ${message}` }, {
+    status: 503,
+    headers: { "retry-after": "1", "x-sd-refresh": "error" },
+  });
+}
+
+export default {
+  async fetch(request: Request, env: Env, ctx: Context): Promise<Response> {
+    const { instancer, upstream } = gateway ??= build(env);
+    let source: string;
+    try {
+      ({ source } = await instancer.refresh({
+        signal: request.signal,
+        waitUntil: (promise) => ctx.waitUntil(promise),
+      }));
+    } catch (error) {
+      return unavailable(error);
+    }
+    let response: Response;
+    try {
+      response = await upstream(request);
+    } catch (error) {
+      const final = isSdError(error) && "final" in error ? error.final : error;
+      // No instances registered, or discovery invalidated: the service is unavailable.
+      if (isSdError(final) && final.code !== "ERR_RETRYABLE_RESULT") return unavailable(final);
+      return Response.json({ error: String(final) }, { status: 502, headers: { "x-sd-refresh": source } });
+    }
+    const headers = new Headers(response.headers);
+    headers.set("x-sd-refresh", source);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  },
+};

@@ -1,0 +1,93 @@
+// examples/worker_gateway.ts inside `workerd serve`, over many requests: discovery requests are
+// counted at the registry side (a RegistryFront in this process, forwarding to the real registry, or
+// answering as a fake Consul for faults). Each scenario runs on a fresh workerd (a fresh isolate) and
+// fails on workerd output about cross-request I/O, hung requests or uncaught errors.
+//
+// Needs workerd (bash scripts/install_workerd.sh) and, per real backend, its server's variable (see
+// tests/integration/README.md); without them the tests are ignored, or fail under SD_REQUIRE_SERVERS=1.
+
+import { assert } from "../_deps.ts";
+import { fakeConsul, RegistryFront, Upstream, workerdTest } from "./_harness.ts";
+import {
+  type Backend,
+  coldThenWarm,
+  concurrentCold,
+  type Figures,
+  membershipChange,
+  outage,
+  refreshesPerTtl,
+  type Timing,
+  withGateway,
+} from "./_scenarios.ts";
+
+/** Prints one line of figures per backend (the README quotes them). */
+function report(name: string, figures: Figures): void {
+  console.log(`workerd pull mode, ${name}: ${JSON.stringify(figures)}`);
+}
+
+/**
+ * The scenarios every backend shares: cold then 50 warm (TTL 5 s), 8 concurrent cold, then on one
+ * gateway with a 1 s TTL steady traffic and a membership change. `perLookup` is the number of
+ * registry requests one lookup makes.
+ */
+async function common(
+  backend: Backend,
+  front: RegistryFront,
+  upstreams: readonly [Upstream, Upstream, Upstream],
+  options: { perLookup?: number; ttlSeconds?: [number, number] } = {},
+): Promise<Figures> {
+  const [slow, fast] = options.ttlSeconds ?? [undefined, undefined];
+  await backend.set(upstreams.slice(0, 2), slow);
+  const { cold, warm50 } = await coldThenWarm(backend, front, 5_000);
+  const perLookup = options.perLookup ?? 1;
+  assert.equal(cold, perLookup, `one lookup (${perLookup} requests) for the cold request`);
+  assert.equal(warm50, 0);
+  const concurrent8 = await concurrentCold(backend, front, 5_000);
+  assert.equal(concurrent8, perLookup, "one lookup for 8 concurrent cold requests");
+  await backend.set(upstreams.slice(0, 2), fast);
+  const ttl = 1_000;
+  return await withGateway(backend, front, { ttl }, async (workerd) => {
+    const refreshes = await refreshesPerTtl(workerd, backend, front, ttl, 4_000, perLookup);
+    const change = await membershipChange(workerd, backend, upstreams, ttl, fast);
+    return { cold, warm50, concurrent8, refreshes, change };
+  });
+}
+
+workerdTest(
+  "The Worker gateway in workerd against a fake Consul: counts, faults and recovery",
+  undefined,
+  async () => {
+    await using alpha = new Upstream("alpha");
+    await using beta = new Upstream("beta");
+    await using gamma = new Upstream("gamma");
+    const services = new Map<string, { name: string; port: number }[]>();
+    await using front = new RegistryFront(fakeConsul(services));
+    const backend: Backend = {
+      name: "consul",
+      registry: (f) => f.address,
+      service: "api",
+      discovery: "/v1/health/service/",
+      set: (instances) => {
+        services.set("api", instances.map((u) => ({ name: u.name, port: u.port })));
+        return Promise.resolve();
+      },
+    };
+    const figures = await common(backend, front, [alpha, beta, gamma]);
+
+    const timing: Required<Timing> = { ttl: 1_000, staleIfError: 1_500, backoff: 200, timeout: 500 };
+    const outages = await withGateway(backend, front, timing, async (workerd) => {
+      const results: Record<string, unknown> = {};
+      results["down"] = await outage(workerd, backend, front, timing, () => front.down(), () => front.up());
+      for (const fault of ["500", "garbage", "stall"] as const) {
+        results[fault] = await outage(workerd, backend, front, timing, () => {
+          front.fault = fault;
+        }, () => {
+          front.fault = "none";
+        });
+      }
+      return results;
+    });
+    report("fake Consul", figures);
+    console.log(`workerd pull mode, fake Consul outages: ${JSON.stringify(outages)}`);
+  },
+);
