@@ -1,6 +1,8 @@
 /**
  * Service discovery by DNS SRV records: an Instancer that re-queries at the records' TTL and keeps
- * priority and weight for `Rfc2782Balancer`, over the DoH resolver or Node's own.
+ * priority and weight for `Rfc2782Balancer`, over the DoH resolver or Node's own; and
+ * {@linkcode srvLookup}, the one-shot lookup of a `PullInstancer` (pull mode, for hosts that refresh
+ * inside a request), fresh for the records' TTL.
  *
  * ```ts
  * import { DefaultEndpointer } from "@edgekit/sd";
@@ -33,5 +35,7 @@ export {
   type SrvLookup,
   type SrvResolver,
 } from "./lookup.ts";
+export { type ScopedSrvResolver, srvLookup, type SrvLookupOptions } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";
 export type { BackoffOptions } from "../_async.ts";
 export type { Logger } from "../types.ts";
