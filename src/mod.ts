@@ -69,3 +69,20 @@ export {
   type RefreshResult,
   type RefreshSource,
 } from "./pull_instancer.ts";
+export {
+  type Closable,
+  type Deregistrable,
+  detectSignalSource,
+  gracefulShutdown,
+  type ShutdownContext,
+  type ShutdownFailure,
+  type ShutdownHandle,
+  type ShutdownHook,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type ShutdownSignal,
+  type ShutdownTargets,
+  signalExitCode,
+  type SignalSource,
+  type Stoppable,
+} from "./shutdown.ts";
