@@ -28,6 +28,7 @@ import {
 } from "@edgekit/sd";
 import { RoundRobinBalancer } from "@edgekit/sd/lb";
 import { ConsulClient, consulLookup } from "@edgekit/sd/consul";
+import { EurekaClient, eurekaLookup } from "@edgekit/sd/eureka";
 
 /** The Worker's bindings. */
 export interface Env {
@@ -55,10 +56,12 @@ export interface Context {
 /** One read of the service's instances from the registry that `SD_BACKEND` names. */
 function lookup(env: Env): Lookup {
   switch (env.SD_BACKEND) {
-    case "consul":
-      return consulLookup(new ConsulClient({ address: env.SD_REGISTRY, timeout: 2_000 }), env.SD_SERVICE);
+    case "consul": // SD_REGISTRY: the agent, host:port; SD_SERVICE: the service
+      return consulLookup(new ConsulClient({ address: env.SD_REGISTRY }), env.SD_SERVICE);
+    case "eureka": // SD_REGISTRY: http://host:8761/eureka; SD_SERVICE: the application
+      return eurekaLookup(new EurekaClient({ urls: env.SD_REGISTRY }), env.SD_SERVICE);
     default:
-      throw new TypeError(`SD_BACKEND must be consul, got "${env.SD_BACKEND}"`);
+      throw new TypeError(`SD_BACKEND must be consul or eureka, got "${env.SD_BACKEND}"`);
   }
 }
 

@@ -217,6 +217,8 @@ export class Workerd implements AsyncDisposable {
   }
 }
 
+const HOP_HEADERS = ["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"];
+
 /** What the fake registry does with a discovery request. */
 export type Fault = "none" | "500" | "stall" | "garbage";
 
@@ -252,8 +254,13 @@ export class RegistryFront implements AsyncDisposable {
         url.protocol = target.protocol;
         url.host = target.host;
         const body = request.body ? await request.arrayBuffer() : null;
-        const answer = await fetch(url, { method: request.method, headers: request.headers, body });
-        return new Response(answer.body, { status: answer.status, headers: answer.headers });
+        const headers = new Headers(request.headers);
+        for (const name of ["host", "accept-encoding", "connection"]) headers.delete(name);
+        const answer = await fetch(url, { method: request.method, headers, body });
+        // fetch has decoded the body: its length and encoding headers no longer hold.
+        const back = new Headers(answer.headers);
+        for (const name of HOP_HEADERS) back.delete(name);
+        return new Response(answer.body, { status: answer.status, headers: back });
       };
     }
     this.up();

@@ -7,6 +7,8 @@
 // tests/integration/README.md); without them the tests are ignored, or fail under SD_REQUIRE_SERVERS=1.
 
 import { assert } from "../_deps.ts";
+import { EurekaClient, EurekaRegistrar } from "../../src/eureka/mod.ts";
+import { withServerLock } from "../integration/_server.ts";
 import { fakeConsul, RegistryFront, Upstream, workerdTest } from "./_harness.ts";
 import {
   type Backend,
@@ -90,4 +92,110 @@ workerdTest(
     report("fake Consul", figures);
     console.log(`workerd pull mode, fake Consul outages: ${JSON.stringify(outages)}`);
   },
+);
+
+/** Three upstreams named alpha, beta and gamma. */
+function upstreams(): [Upstream, Upstream, Upstream] {
+  return [new Upstream("alpha"), new Upstream("beta"), new Upstream("gamma")];
+}
+
+async function stopAll(list: readonly AsyncDisposable[]): Promise<void> {
+  await Promise.all(list.map((x) => x[Symbol.asyncDispose]()));
+}
+
+workerdTest(
+  "The Worker gateway in workerd against a real Consul agent",
+  "SD_CONSUL_ADDR",
+  (address) =>
+    withServerLock("consul", "shared", async () => {
+      const agent = `http://${address.replace(/^https?:\/\//, "")}`;
+      const service = `wgw-${crypto.randomUUID().slice(0, 8)}`;
+      const ups = upstreams();
+      const front = new RegistryFront({ target: agent });
+      const registered = new Set<string>();
+      const call = async (path: string, body?: unknown) => {
+        const response = await fetch(`${agent}${path}`, {
+          method: "PUT",
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`PUT ${path}: ${response.status}`);
+      };
+      const backend: Backend = {
+        name: "consul",
+        registry: (f) => f.address,
+        service,
+        discovery: `/v1/health/service/${service}`,
+        set: async (instances) => {
+          const ids = new Set(instances.map((u) => `${service}-${u.name}`));
+          for (const u of instances) {
+            const id = `${service}-${u.name}`;
+            if (!registered.has(id)) {
+              await call("/v1/agent/service/register", {
+                ID: id,
+                Name: service,
+                Address: "127.0.0.1",
+                Port: u.port,
+              });
+            }
+          }
+          for (const id of registered) if (!ids.has(id)) await call(`/v1/agent/service/deregister/${id}`);
+          registered.clear();
+          for (const id of ids) registered.add(id);
+        },
+      };
+      try {
+        report("Consul", await common(backend, front, ups));
+      } finally {
+        await backend.set([]).catch(() => {});
+        await stopAll([front, ...ups]);
+      }
+    }),
+);
+
+workerdTest(
+  "The Worker gateway in workerd against a real Eureka server",
+  "SD_EUREKA_URL",
+  (url) =>
+    withServerLock("eureka", "shared", async () => {
+      const base = new URL(url);
+      const app = `WGW-${crypto.randomUUID().slice(0, 8).toUpperCase()}`;
+      const ups = upstreams();
+      const front = new RegistryFront({ target: base.origin });
+      const client = new EurekaClient({ urls: url });
+      const registrars = new Map<string, EurekaRegistrar>();
+      const backend: Backend = {
+        name: "eureka",
+        registry: (f) => `http://${f.address}${base.pathname}`,
+        service: app,
+        discovery: `${base.pathname.replace(/\/$/, "")}/apps/`,
+        set: async (instances) => {
+          const names = new Set(instances.map((u) => u.name));
+          for (const u of instances) {
+            if (registrars.has(u.name)) continue;
+            const registrar = new EurekaRegistrar(client, {
+              app,
+              ipAddr: "127.0.0.1",
+              port: u.port,
+              renewalIntervalInSecs: 5,
+            });
+            registrars.set(u.name, registrar);
+            await registrar.register();
+          }
+          for (const [name, registrar] of registrars) {
+            if (names.has(name)) continue;
+            registrars.delete(name);
+            await registrar.deregister();
+            registrar.stop();
+          }
+        },
+      };
+      try {
+        report("Eureka", await common(backend, front, ups));
+      } finally {
+        await backend.set([]).catch(() => {});
+        await stopAll([front, ...ups]);
+      }
+    }),
 );
