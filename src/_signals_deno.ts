@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { ShutdownSignal, SignalSource } from "./shutdown.ts";
+import type { ShutdownSignal, SignalSource } from "./signals.ts";
 
 /** The part of the `Deno` namespace this adapter uses. */
 interface DenoLike {

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { ShutdownSignal, SignalSource } from "./shutdown.ts";
+import type { ShutdownSignal, SignalSource } from "./signals.ts";
 
 /** The part of Node's `process` this adapter uses. */
 interface ProcessLike {

@@ -72,7 +72,6 @@ export {
 export {
   type Closable,
   type Deregistrable,
-  detectSignalSource,
   gracefulShutdown,
   type ShutdownContext,
   type ShutdownFailure,
@@ -80,9 +79,7 @@ export {
   type ShutdownHook,
   type ShutdownOptions,
   type ShutdownReport,
-  type ShutdownSignal,
   type ShutdownTargets,
-  signalExitCode,
-  type SignalSource,
   type Stoppable,
 } from "./shutdown.ts";
+export { detectSignalSource, type ShutdownSignal, signalExitCode, type SignalSource } from "./signals.ts";
