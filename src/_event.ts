@@ -1,4 +1,5 @@
 // Normalising, comparing and copying discovery events; internal.
+import { setOwn } from "./_record.ts";
 import { describe, SdError } from "./errors.ts";
 import type { DiscoveryEvent, HealthStatus, InstanceDetails, InstancesEvent } from "./types.ts";
 
@@ -67,7 +68,7 @@ function freezeDetails(input: InstanceDetails, where: string): InstanceDetails {
       if (typeof v !== "string") {
         throw new TypeError(`${where}: meta[${JSON.stringify(k)}] must be a string, got ${describe(v)}`);
       }
-      copy[k] = v;
+      setOwn(copy, k, v);
     }
     out.meta = Object.freeze(copy);
   }

@@ -1,6 +1,7 @@
 // Decoding Eureka's JSON, which was born as XML: a list of one arrives as an object and a longer one
 // as an array, numbers and booleans arrive as strings or as {"$": value, "@enabled": ...} objects,
 // and any field may be missing. Internal.
+import { setOwn } from "../_record.ts";
 import { describe, MalformedResponseError } from "../errors.ts";
 import type {
   EurekaActionType,
@@ -61,7 +62,7 @@ function strings(value: unknown): Readonly<Record<string, string>> {
     if (key === "@class") continue;
     const v = text(value[key]) ?? (typeof value[key] === "boolean" ? String(value[key]) : undefined);
     if (v === undefined) continue;
-    (out ??= {})[key] = v;
+    setOwn(out ??= {}, key, v);
   }
   return out === undefined ? NO_STRINGS : out;
 }

@@ -259,7 +259,8 @@ export class EurekaRegistrar extends EventTarget implements Registrar {
     const entries = { ...checkMetadata(metadata, "metadata") };
     requireSignal(options.signal, "options.signal");
     if (options.signal?.aborted) throw options.signal.reason;
-    Object.assign(this.#metadata, entries);
+    // A spread, not Object.assign: a `__proto__` key stays an entry (see setOwn).
+    this.#metadata = { ...this.#metadata, ...entries };
     this.#dirty = Date.now();
     if (this.#state !== "registered") return;
     const { app, instanceId } = this.#r;
