@@ -87,6 +87,57 @@ export function next(revision: string): string {
   return (BigInt(revision) + 1n).toString();
 }
 
+/**
+ * Splits text arriving in chunks into trimmed, non-empty lines; a line (or an unfinished one) longer
+ * than `maxLine` UTF-16 code units throws MalformedResponseError. Internal.
+ */
+export class LineSplitter {
+  readonly #maxLine: number;
+  /** The pieces of the unfinished line, in order, and their total length. */
+  #parts: string[] = [];
+  #length = 0;
+
+  constructor(maxLine: number) {
+    this.#maxLine = maxLine;
+  }
+
+  /** Adds a chunk; returns the lines it completed. */
+  push(chunk: string): string[] {
+    const lines: string[] = [];
+    let from = 0;
+    let newline: number;
+    while ((newline = chunk.indexOf("\n", from)) >= 0) {
+      this.#add(chunk.slice(from, newline));
+      const line = this.#take();
+      if (line !== "") lines.push(line);
+      from = newline + 1;
+    }
+    if (from < chunk.length) this.#add(from === 0 ? chunk : chunk.slice(from));
+    return lines;
+  }
+
+  /** The last line if the text did not end with a newline. */
+  end(): string | undefined {
+    const line = this.#take();
+    return line === "" ? undefined : line;
+  }
+
+  #add(piece: string): void {
+    this.#length += piece.length;
+    if (this.#length > this.#maxLine) {
+      throw new MalformedResponseError(`etcd watch message exceeds ${this.#maxLine} bytes`);
+    }
+    if (piece !== "") this.#parts.push(piece);
+  }
+
+  #take(): string {
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#length = 0;
+    return (parts.length === 1 ? parts[0]! : parts.join("")).trim();
+  }
+}
+
 function bad(field: string, value: unknown, expected: string): MalformedResponseError {
   const shown = describe(value);
   return new MalformedResponseError(

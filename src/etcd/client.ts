@@ -15,7 +15,7 @@ import {
 } from "../errors.ts";
 import type { FetchFunction } from "../http/factory.ts";
 import type { Logger } from "../types.ts";
-import { array, fromBase64, int64, object, prefixEnd, smallInt, toBase64 } from "./_wire.ts";
+import { array, fromBase64, int64, LineSplitter, object, prefixEnd, smallInt, toBase64 } from "./_wire.ts";
 
 /** Options for {@linkcode EtcdClient}. */
 export interface EtcdClientOptions {
@@ -81,6 +81,8 @@ export interface EtcdWatchOptions extends EtcdCallOptions {
 export interface EtcdWatchMessage {
   /** The revision of the store as of this message. */
   revision: string;
+  /** The ID of the cluster that sent it (`header.cluster_id`), if given. */
+  clusterId: string | undefined;
   /** The watch was created. */
   created: boolean;
   /** The watch was cancelled by the server. */
@@ -533,7 +535,11 @@ function decodeKv(value: unknown, field: string): EtcdKeyValue {
   };
 }
 
-/** Reads newline-delimited JSON watch messages from a response body. */
+/**
+ * Reads newline-delimited JSON watch messages from a response body. Linear in the body's size: the
+ * pieces of an unfinished message are kept in a list, only newly arrived text is searched for the
+ * newline, and a message is joined once when it is complete.
+ */
 async function* readWatch(
   response: Response,
   maxLine: number,
@@ -541,7 +547,7 @@ async function* readWatch(
 ): AsyncGenerator<EtcdWatchMessage, void, undefined> {
   if (response.body === null) return;
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
+  const splitter = new LineSplitter(maxLine);
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<string>;
@@ -552,18 +558,10 @@ async function* readWatch(
         throw new RegistryUnavailableError(`etcd watch stream broke: ${describe(error)}`, { cause: error });
       }
       if (chunk.done) break;
-      buffer += chunk.value;
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line !== "") yield decodeWatchLine(line);
-      }
-      if (buffer.length > maxLine) {
-        throw new MalformedResponseError(`etcd watch message exceeds ${maxLine} bytes`);
-      }
+      for (const line of splitter.push(chunk.value)) yield decodeWatchLine(line);
     }
-    if (buffer.trim() !== "") yield decodeWatchLine(buffer.trim());
+    const last = splitter.end();
+    if (last !== undefined) yield decodeWatchLine(last);
   } finally {
     await reader.cancel().catch(() => {});
   }
@@ -582,6 +580,7 @@ function decodeWatchLine(line: string): EtcdWatchMessage {
   const compact = result["compact_revision"];
   return {
     revision: int64(header["revision"], "result.header.revision"),
+    clusterId: typeof header["cluster_id"] === "string" ? header["cluster_id"] : undefined,
     created: result["created"] === true,
     canceled,
     compactRevision: canceled && compact !== undefined && compact !== "0"

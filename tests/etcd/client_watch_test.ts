@@ -64,6 +64,7 @@ Deno.test("EtcdClient.watch decodes created, events (a missing type is PUT), del
   watch.created(7);
   assert.deepStrictEqual((await first).value, {
     revision: "7",
+    clusterId: "16968896190503157282",
     created: true,
     canceled: false,
     compactRevision: undefined,
