@@ -29,6 +29,8 @@ import {
 import { RoundRobinBalancer } from "@edgekit/sd/lb";
 import { ConsulClient, consulLookup } from "@edgekit/sd/consul";
 import { EurekaClient, eurekaLookup } from "@edgekit/sd/eureka";
+import { DohResolver } from "@edgekit/sd/dns";
+import { srvLookup } from "@edgekit/sd/dnssrv";
 
 /** The Worker's bindings. */
 export interface Env {
@@ -60,8 +62,14 @@ function lookup(env: Env): Lookup {
       return consulLookup(new ConsulClient({ address: env.SD_REGISTRY }), env.SD_SERVICE);
     case "eureka": // SD_REGISTRY: http://host:8761/eureka; SD_SERVICE: the application
       return eurekaLookup(new EurekaClient({ urls: env.SD_REGISTRY }), env.SD_SERVICE);
+    case "dns": // SD_REGISTRY: a DoH URL; SD_SERVICE: the SRV name, e.g. _http._tcp.api.example.com
+      // maxStale: 0 leaves serving stale to the PullInstancer (staleIfError); targets are resolved
+      // through the same DoH (answers' additional records save most of those queries).
+      return srvLookup(new DohResolver({ servers: [env.SD_REGISTRY], maxStale: 0 }), env.SD_SERVICE, {
+        resolveTargets: "ipv4",
+      });
     default:
-      throw new TypeError(`SD_BACKEND must be consul or eureka, got "${env.SD_BACKEND}"`);
+      throw new TypeError(`SD_BACKEND must be consul, eureka or dns, got "${env.SD_BACKEND}"`);
   }
 }
 

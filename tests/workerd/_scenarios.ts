@@ -146,8 +146,9 @@ export async function concurrentCold(backend: Backend, front: RegistryFront, ttl
 }
 
 /**
- * Steady traffic for `ms` on a gateway with a short TTL: discovery requests are at least a TTL apart
- * (one refresh per TTL at most). `perLookup` is how many requests one lookup makes.
+ * Steady traffic for `ms` on a gateway with a short TTL: refreshes are at least a TTL apart (one
+ * refresh per TTL at most). A refresh may make several requests (DNS: SRV, then addresses); requests
+ * less than a quarter TTL apart count as one refresh.
  */
 export async function refreshesPerTtl(
   workerd: Workerd,
@@ -155,7 +156,6 @@ export async function refreshesPerTtl(
   front: RegistryFront,
   ttl: number,
   ms: number,
-  perLookup: number,
 ): Promise<{ count: number; ttls: number; minGapMs: number }> {
   ok(await workerd.get(), "first request");
   const start = Date.now();
@@ -165,9 +165,8 @@ export async function refreshesPerTtl(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const lookups = front.seen.slice(from).filter((s) => s.path.startsWith(backend.discovery));
-  // Requests of one lookup come together; lookups start when the first of their group does.
   const starts: number[] = [];
-  for (const [i, seen] of lookups.entries()) if (i % perLookup === 0) starts.push(seen.at);
+  for (const { at } of lookups) if (starts.length === 0 || at - starts.at(-1)! > ttl / 4) starts.push(at);
   const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
   const minGapMs = gaps.length === 0 ? Infinity : Math.min(...gaps);
   const ttls = ms / ttl;

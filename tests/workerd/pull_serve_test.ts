@@ -8,6 +8,7 @@
 
 import { assert } from "../_deps.ts";
 import { EurekaClient, EurekaRegistrar } from "../../src/eureka/mod.ts";
+import { nsupdate, zoneName } from "../integration/_dns.ts";
 import { withServerLock } from "../integration/_server.ts";
 import { fakeConsul, RegistryFront, Upstream, workerdTest } from "./_harness.ts";
 import {
@@ -30,7 +31,8 @@ function report(name: string, figures: Figures): void {
 /**
  * The scenarios every backend shares: cold then 50 warm (TTL 5 s), 8 concurrent cold, then on one
  * gateway with a 1 s TTL steady traffic and a membership change. `perLookup` is the number of
- * registry requests one lookup makes.
+ * registry requests one lookup makes (default 1); `ttlSeconds` are the registry's TTLs for the
+ * 5 s and the 1 s parts (DNS).
  */
 async function common(
   backend: Backend,
@@ -45,11 +47,11 @@ async function common(
   assert.equal(cold, perLookup, `one lookup (${perLookup} requests) for the cold request`);
   assert.equal(warm50, 0);
   const concurrent8 = await concurrentCold(backend, front, 5_000);
-  assert.equal(concurrent8, perLookup, "one lookup for 8 concurrent cold requests");
+  assert.equal(concurrent8, cold, "one lookup for 8 concurrent cold requests");
   await backend.set(upstreams.slice(0, 2), fast);
   const ttl = 1_000;
   return await withGateway(backend, front, { ttl }, async (workerd) => {
-    const refreshes = await refreshesPerTtl(workerd, backend, front, ttl, 4_000, perLookup);
+    const refreshes = await refreshesPerTtl(workerd, backend, front, ttl, 4_000);
     const change = await membershipChange(workerd, backend, upstreams, ttl, fast);
     return { cold, warm50, concurrent8, refreshes, change };
   });
@@ -198,4 +200,42 @@ workerdTest(
         await stopAll([front, ...ups]);
       }
     }),
+);
+
+workerdTest(
+  "The Worker gateway in workerd against the real DoH front end (dnsdist, BIND)",
+  "SD_DOH_URL",
+  async (url) => {
+    const doh = new URL(url);
+    const zone = zoneName();
+    const id = `wgw-${crypto.randomUUID().slice(0, 8)}`;
+    const name = `_http._tcp.${id}.${zone}`;
+    const target = (u: Upstream) => `${id}-${u.name}.${zone}`;
+    const ups = upstreams();
+    const front = new RegistryFront({ target: doh.origin });
+    const backend: Backend = {
+      name: "dns",
+      registry: (f) => `http://${f.address}${doh.pathname}`,
+      service: name,
+      discovery: doh.pathname,
+      // The SRV records carry the TTL under test; the targets' addresses live longer.
+      set: (instances, ttl = 5) =>
+        nsupdate([
+          `update delete ${name}. SRV`,
+          ...instances.flatMap((u) => [
+            `update add ${name}. ${ttl} IN SRV 10 10 ${u.port} ${target(u)}.`,
+            `update delete ${target(u)}. A`,
+            `update add ${target(u)}. 300 IN A 127.0.0.1`,
+          ]),
+        ]),
+    };
+    try {
+      report("DNS SRV over DoH", await common(backend, front, ups, { ttlSeconds: [5, 1] }));
+    } finally {
+      await nsupdate([`update delete ${name}.`, ...ups.map((u) => `update delete ${target(u)}.`)]).catch(
+        () => {},
+      );
+      await stopAll([front, ...ups]);
+    }
+  },
 );
