@@ -1,5 +1,10 @@
 // Server lists, path checks and ACL helpers for the ZooKeeper client. Internal (re-exported in part).
+import type { InstanceInput } from "../_event.ts";
+import type { Logger } from "../types.ts";
+import type { ZkCallOptions, ZkClient } from "./client.ts";
 import type { ZkAcl } from "./_jute.ts";
+import type { ZkWatcher } from "./_session.ts";
+import { isZkError } from "./errors.ts";
 
 /** Permission bits of an ACL entry. */
 export const ZkPerms = { READ: 1, WRITE: 2, CREATE: 4, DELETE: 8, ADMIN: 16, ALL: 31 } as const;
@@ -90,4 +95,41 @@ export function validatePath(path: unknown, trailingSlash: boolean): void {
       throw new TypeError(`Bad ZooKeeper path ${JSON.stringify(path)}: empty, "." or ".." component`);
     }
   }
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The instances under a service node, as the instancer and the pull lookup publish them: the data of
+ * each child (trimmed UTF-8) is an instance string, the child's name its `id`. A child removed between
+ * the listing and its read is left out (with a watch, the watch fires for it); one with empty data is
+ * skipped with a warning.
+ */
+export async function readInstances(
+  client: ZkClient,
+  path: string,
+  options: { call: ZkCallOptions; watch?: ZkWatcher | undefined; logger?: Logger | undefined },
+): Promise<InstanceInput[]> {
+  const { call, watch, logger } = options;
+  const children = await client.getChildren(path, watch === undefined ? call : { ...call, watch });
+  const datas = await Promise.all(children.map(async (child) => {
+    try {
+      return (await client.getData(`${path === "/" ? "" : path}/${child}`, call)).data;
+    } catch (error) {
+      if (isZkError(error, "NONODE")) return undefined; // removed since the listing
+      throw error;
+    }
+  }));
+  const out: InstanceInput[] = [];
+  children.forEach((child, i) => {
+    const data = datas[i];
+    if (data === undefined) return;
+    const instance = decoder.decode(data).trim();
+    if (instance === "") {
+      logger?.warn("ZooKeeper child with empty data skipped", { path, child });
+      return;
+    }
+    out.push({ instance, id: child });
+  });
+  return out;
 }

@@ -10,8 +10,7 @@ import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts"
 import { describe } from "../errors.ts";
 import type { Logger } from "../types.ts";
 import type { ZkClient } from "./client.ts";
-import { isZkError } from "./errors.ts";
-import { validatePath } from "./_util.ts";
+import { readInstances, validatePath } from "./_util.ts";
 
 /** Options for {@linkcode ZkInstancer}. */
 export interface ZkInstancerOptions {
@@ -30,7 +29,6 @@ export interface ZkInstancerOptions {
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initial: 250, max: 10_000, multiplier: 2 };
-const decoder = new TextDecoder();
 
 /**
  * An Instancer over the children of one ZooKeeper node: each child's data is an instance string (as
@@ -143,34 +141,12 @@ export class ZkInstancer extends BackgroundInstancer {
     return o;
   }
 
-  async #read(signal: AbortSignal | undefined, watch: boolean): Promise<InstanceInput[]> {
-    const children = await this.#client.getChildren(
-      this.#path,
-      watch ? { ...this.#call(signal), watch: this.#watcher } : this.#call(signal),
-    );
-    const datas = await Promise.all(children.map(async (child) => {
-      try {
-        return (await this.#client.getData(
-          `${this.#path === "/" ? "" : this.#path}/${child}`,
-          this.#call(signal),
-        )).data;
-      } catch (error) {
-        if (isZkError(error, "NONODE")) return undefined; // removed since the listing; the watch will fire
-        throw error;
-      }
-    }));
-    const out: InstanceInput[] = [];
-    children.forEach((child, i) => {
-      const data = datas[i];
-      if (data === undefined) return;
-      const instance = decoder.decode(data).trim();
-      if (instance === "") {
-        this.#options.logger?.warn("ZooKeeper child with empty data skipped", { path: this.#path, child });
-        return;
-      }
-      out.push({ instance, id: child });
+  #read(signal: AbortSignal | undefined, watch: boolean): Promise<InstanceInput[]> {
+    return readInstances(this.#client, this.#path, {
+      call: this.#call(signal),
+      watch: watch ? this.#watcher : undefined,
+      logger: this.#options.logger,
     });
-    return out;
   }
 
   #waitForWatch(stopped: AbortSignal): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * ZooKeeper from anywhere with a TCP socket: Deno, Bun and Cloudflare Workers out of the box
  * (adapters loaded on first use), Node and others through a `connect` option. A session-keeping
- * client, an Instancer over a service node's children, and a Registrar that keeps a protected
- * ephemeral sequential node.
+ * client, an Instancer over a service node's children, a one-shot lookup that opens and closes its
+ * own session for a `PullInstancer` (pull mode, for hosts that refresh inside a request), and a
+ * Registrar that keeps a protected ephemeral sequential node.
  *
  * ```ts ignore
  * import { ZkClient, ZkInstancer, ZkRegistrar } from "@edgekit/sd/zk";
@@ -50,6 +51,8 @@ export {
   type ZkSocket,
 } from "./socket.ts";
 export { ZkInstancer, type ZkInstancerOptions } from "./instancer.ts";
+export { zkLookup, type ZkLookupOptions } from "./pull.ts";
+export type { Lookup, LookupOptions, LookupResult } from "../pull_instancer.ts";
 export { ZkRegistrar, type ZkRegistrarOptions } from "./registrar.ts";
 export type { BackoffOptions } from "../_async.ts";
 export type { InstanceInput } from "../_event.ts";
