@@ -13,7 +13,7 @@
 set -uo pipefail
 
 BUN_VERSION=1.4.5
-WORKERD_VERSION=1.20261117.1
+WORKERD_VERSION="$(bash "$(dirname "${BASH_SOURCE[0]}")/install_workerd.sh" --version)" # the pin lives there
 DENO_VERSION=2.9.5
 CACHE="${EDGEKIT_RUNTIMES_CACHE:-$HOME/.cache/edgekit-runtimes}"
 PER_RUNTIME="${SMOKE_TIMEOUT:-60}"

@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # Runs a ZkInstancer and ZkRegistrar inside workerd against a real ZooKeeper, through `connect()` from
 # `cloudflare:sockets` (picked by the library's feature detection). Needs SD_ZK_ADDR (e.g.
-# `eval "$(bash scripts/servers/zookeeper.sh env)"`) and workerd, installed like scripts/runtime_smoke.sh
-# does (EDGEKIT_RUNTIMES_CACHE, default ~/.cache/edgekit-runtimes). Prints `zk-workerd: ok` or FAILED.
+# `eval "$(bash scripts/servers/zookeeper.sh env)"`) and workerd, installed by scripts/install_workerd.sh
+# when missing (EDGEKIT_RUNTIMES_CACHE, default ~/.cache/edgekit-runtimes). Prints `zk-workerd: ok` or FAILED.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${EDGEKIT_RUNTIMES_CACHE:-$HOME/.cache/edgekit-runtimes}"
-WORKERD="$CACHE/node_modules/.bin/workerd"
 DENO="${DENO:-deno}"
 export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1
 
 [ -n "${SD_ZK_ADDR:-}" ] || { echo "zk-workerd: FAILED (SD_ZK_ADDR is not set)"; exit 1; }
-if ! "$WORKERD" --version >/dev/null 2>&1; then
-  timeout -k 10 300 npm install --prefix "$CACHE" --yes --no-audit --no-fund --save-exact --loglevel=error \
-    workerd@1.20261117.1 </dev/null >/dev/null 2>&1
-fi
-"$WORKERD" --version >/dev/null 2>&1 || { echo "zk-workerd: FAILED (workerd is not installed)"; exit 1; }
+WORKERD="$(bash "$ROOT/scripts/install_workerd.sh")" || { echo "zk-workerd: FAILED (workerd is not installed)"; exit 1; }
 
 cd "$ROOT" || exit 1
 mkdir -p tests/runtime/zk_workerd/dist
