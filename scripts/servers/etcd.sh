@@ -11,6 +11,9 @@
 #   resume                  start the single member again on its existing data (after stop)
 #   restart [SECONDS]       clean stop, stay down SECONDS (default 0, decimals allowed), start again on
 #                           the SAME data: keys, revisions, leases and auth survive
+#   wipe [SECONDS]          clean stop, stay down SECONDS (default 0), start again on FRESH data: keys,
+#                           leases, auth and history are gone and the revision starts again at 1 (as
+#                           after a disk loss; the cluster and member IDs stay the same)
 #   cluster-start           three members on a fresh data dir each (does nothing if all are healthy)
 #   cluster-stop            stop all three members and delete their data
 #   member-stop N [--kill]  stop cluster member N (1-3); the other two keep quorum
@@ -241,6 +244,18 @@ cmd_restart() {
   sleep "$pause"
   run_single keep
   sd_log "restart took $(($(sd_now_ms) - t0)) ms in all"
+}
+
+cmd_wipe() {
+  local pause="${1:-0}" t0
+  [[ "$pause" =~ ^[0-9]+(\.[0-9]+)?$ ]] || sd_die "usage: $0 wipe [SECONDS]"
+  t0="$(sd_now_ms)"
+  load_single
+  stop_member "$S" "$PORT" "$PEER_PORT" || sd_die "could not stop etcd"
+  sd_log "stopped in $(($(sd_now_ms) - t0)) ms; down for ${pause}s, then fresh data"
+  sleep "$pause"
+  run_single fresh
+  sd_log "wipe took $(($(sd_now_ms) - t0)) ms in all"
 }
 
 # --- cluster ---------------------------------------------------------------------------------------
@@ -537,6 +552,7 @@ case "${1:-}" in
   stop) cmd_stop "${2:-}" ;;
   resume) cmd_resume ;;
   restart) cmd_restart "${2:-0}" ;;
+  wipe) cmd_wipe "${2:-0}" ;;
   cluster-start) cmd_cluster_start ;;
   cluster-stop) cmd_cluster_stop ;;
   member-stop) cmd_member_stop "${2:-}" "${3:-}" ;;
@@ -548,7 +564,7 @@ case "${1:-}" in
   status) cmd_status ;;
   stop-all) cmd_stop_all ;;
   *)
-    echo "usage: $0 install|start|stop [--kill]|resume|restart [SECONDS]|cluster-start|cluster-stop|" \
+    echo "usage: $0 install|start|stop [--kill]|resume|restart [SECONDS]|wipe [SECONDS]|cluster-start|cluster-stop|" \
       "member-stop N [--kill]|member-start N|member-lead N|auth-enable|auth-disable|env [--plain]|status|stop-all" >&2
     exit 2
     ;;

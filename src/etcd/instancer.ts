@@ -10,7 +10,7 @@ import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts"
 import { describe, RegistryUnavailableError } from "../errors.ts";
 import type { Logger } from "../types.ts";
 import { kvsToInstances, next } from "./_wire.ts";
-import type { EtcdClient, EtcdKeyValue } from "./client.ts";
+import type { EtcdClient, EtcdKeyValue, EtcdWatchMessage } from "./client.ts";
 
 /** Options for {@linkcode EtcdInstancer}. */
 export interface EtcdInstancerOptions {
@@ -23,6 +23,13 @@ export interface EtcdInstancerOptions {
   idleTimeout?: number;
   /** Pause after failures: capped exponential with jitter. Default: `{ initial: 500, max: 30000, multiplier: 2 }`. */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Milliseconds for which keys that vanished in a revision reset (etcd's revision went backwards:
+   * its data was wiped, or restored from a snapshot) are still served, so that live registrars can
+   * write them again before their instances disappear. 0 drops them at once. Set it above the
+   * registrars' keep-alive interval plus their backoff. Default: 15,000.
+   */
+  resetGrace?: number;
   /** Random source in [0, 1) for jitter. Default: `Math.random`. */
   random?: () => number;
   /** Stops the instancer when aborted. */
@@ -32,16 +39,29 @@ export interface EtcdInstancerOptions {
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initial: 500, max: 30_000, multiplier: 2 };
+/** A watch that ends sooner than this after opening counts as a failure for the backoff. */
+const SHORT_WATCH_MS = 1_000;
 
-/** Thrown inside the loop to re-list after a compaction; never escapes. */
-class Relist extends Error {}
+/** Thrown inside the loop to re-list after a compaction or a revision reset; never escapes. */
+class Relist extends Error {
+  /** The store's revision went backwards (not a compaction). */
+  readonly reset: boolean;
+  constructor(reset = false) {
+    super();
+    this.reset = reset;
+  }
+}
 
 /**
  * An Instancer over every key under a prefix: each value is an instance string (as go-kit stores
  * them), with the key as its `id` detail. It lists the prefix, then watches it from the listed
  * revision + 1, so nothing between the two is lost; a broken stream is resumed from the last revision
  * seen (no lost and no duplicate states), a stream silent for `idleTimeout` is reopened the same way,
- * and a watch cancelled by compaction lists again and watches from the new revision. Failures are
+ * and a watch cancelled by compaction lists again and watches from the new revision. A revision lower
+ * than one already seen, or another cluster ID, means etcd lost or replaced its data (a wipe, a snapshot
+ * restore): it lists again from scratch and serves the keys that vanished for `resetGrace` while
+ * registrars write them again. A watch that ends soon after opening, or having delivered nothing but
+ * its creation, counts as a failure for the backoff. Failures are
  * error events that leave the last good state in every endpointer, with capped, jittered backoff.
  * go-kit's never re-established a failed watch.
  *
@@ -86,6 +106,13 @@ export class EtcdInstancer extends BackgroundInstancer {
   #revision: string | undefined;
   /** Whether the current round's watch delivered events or progress (it was healthy). */
   #advanced = false;
+  /** The cluster ID the watch last reported; another one means a different store. */
+  #cluster: string | undefined;
+  /** Keys carried over a revision reset, still served until written again or the grace ends. */
+  #carried = new Map<string, string>();
+  /** Counts resets, so that an older grace period does not end a newer one. */
+  #resets = 0;
+  readonly #resetGrace: number;
 
   /**
    * Starts listing and watching `prefix` at once.
@@ -101,6 +128,7 @@ export class EtcdInstancer extends BackgroundInstancer {
     this.#client = client;
     this.#prefix = requireString(prefix, "prefix");
     this.#idleTimeout = requireNumber(options.idleTimeout ?? 60_000, "options.idleTimeout", { min: 1 });
+    this.#resetGrace = requireNumber(options.resetGrace ?? 15_000, "options.resetGrace", { min: 0 });
     this.#backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     this.#random = options.random ?? Math.random;
@@ -135,21 +163,31 @@ export class EtcdInstancer extends BackgroundInstancer {
     let relisted = false;
     while (!stopped.aborted) {
       this.#advanced = false;
+      let opened = Date.now();
+      // A stream is healthy if it lasted and delivered events or progress (or idled out after a
+      // long wait). One accepted and closed at once, or that sends only its creation, is not: a
+      // proxy or a broken member doing that must meet a growing backoff, not a reopen every 500 ms.
+      const healthy = () => {
+        const lasted = Date.now() - opened;
+        return lasted >= SHORT_WATCH_MS && (this.#advanced || lasted >= this.#idleTimeout);
+      };
       try {
         if (this.#revision === undefined) await this.#list();
-        const useful = await this.#watch();
+        opened = Date.now();
+        await this.#watch();
         // The stream ended cleanly (the server closed it, or it idled out). Pause briefly all the
-        // same, and longer each time a stream ends without delivering anything: never a tight loop.
-        failures = useful ? 1 : failures + 1;
+        // same, and longer each time a stream ends unhealthy: never a tight loop.
+        failures = healthy() ? 1 : failures + 1;
       } catch (error) {
         if (stopped.aborted) return;
-        if (this.#advanced) {
+        if (healthy()) {
           // The stream was healthy before it broke: back off afresh, not from an old outage.
           failures = 0;
           relisted = false;
         }
         if (error instanceof Relist) {
           this.#revision = undefined;
+          if (error.reset) this.#carryOver();
           // List again at once; but if compaction keeps cancelling fresh watches, back off.
           if (!relisted) {
             relisted = true;
@@ -179,16 +217,57 @@ export class EtcdInstancer extends BackgroundInstancer {
       signal: this.stopSignal,
     });
     this.#kvs = new Map(kvs.map((kv) => [kv.key, kv.value]));
+    for (const key of this.#kvs.keys()) this.#carried.delete(key);
     this.#revision = revision;
     this.#publish();
   }
 
-  /**
-   * Watches from the revision after the last one seen until the stream ends or fails. Returns whether
-   * it delivered anything.
-   */
-  async #watch(): Promise<boolean> {
-    let useful = false;
+  /** After a revision reset: keeps serving the keys known so far for the grace period. */
+  #carryOver(): void {
+    const round = ++this.#resets;
+    if (this.#resetGrace === 0) {
+      this.#carried.clear();
+      this.#kvs = new Map();
+      return;
+    }
+    for (const [key, value] of this.#kvs) this.#carried.set(key, value);
+    this.#kvs = new Map();
+    delay(this.#resetGrace, this.stopSignal).then(() => {
+      if (round !== this.#resets || this.#carried.size === 0) return;
+      this.#options.logger?.info("etcd reset grace over; dropping keys not written again", {
+        prefix: this.#prefix,
+        keys: [...this.#carried.keys()],
+      });
+      this.#carried.clear();
+      this.#publish();
+    }, () => {}); // stopped
+  }
+
+  /** Throws a reset Relist if `message` comes from a store that lost or replaced its data. */
+  #checkReset(message: EtcdWatchMessage): void {
+    const cluster = message.clusterId;
+    const before = this.#cluster;
+    if (cluster !== undefined) this.#cluster = cluster;
+    // The header of a creation or progress notification is the store's revision, which never falls
+    // below one already seen in the same store (events are tracked by their own mod revisions).
+    const backwards = message.events.length === 0 && message.revision !== "0" &&
+      BigInt(message.revision) < BigInt(this.#revision!);
+    const replaced = cluster !== undefined && before !== undefined && cluster !== before;
+    if (!backwards && !replaced) return;
+    this.#options.logger?.warn(
+      "etcd revision went backwards or the cluster changed (data wiped or restored); listing again",
+      {
+        prefix: this.#prefix,
+        seen: this.#revision,
+        revision: message.revision,
+        ...(replaced ? { cluster: before, newCluster: cluster } : {}),
+      },
+    );
+    throw new Relist(true);
+  }
+
+  /** Watches from the revision after the last one seen until the stream ends or fails. */
+  async #watch(): Promise<void> {
     const idle = new AbortController();
     const signal = AbortSignal.any([this.stopSignal, idle.signal]);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -206,7 +285,7 @@ export class EtcdInstancer extends BackgroundInstancer {
       });
       for await (const message of stream) {
         arm();
-        useful = true;
+        this.#checkReset(message);
         if (message.canceled) {
           if (message.compactRevision !== undefined) {
             this.#options.logger?.info("etcd compacted past the watch; listing again", {
@@ -235,12 +314,11 @@ export class EtcdInstancer extends BackgroundInstancer {
         // On (re)connection, republish: after an error event this restores the good state.
         if (message.events.length > 0 || message.created) this.#publish();
       }
-      return useful;
     } catch (error) {
       if (idle.signal.aborted && !this.stopSignal.aborted) {
         // Silent for too long: reopen from the last revision, without an error event.
         this.#options.logger?.info("etcd watch idle; reopening it", { prefix: this.#prefix });
-        return useful;
+        return;
       }
       throw error;
     } finally {
@@ -250,12 +328,14 @@ export class EtcdInstancer extends BackgroundInstancer {
 
   #apply(events: readonly { type: "PUT" | "DELETE"; kv: EtcdKeyValue }[]): void {
     for (const { type, kv } of events) {
+      this.#carried.delete(kv.key);
       if (type === "DELETE") this.#kvs.delete(kv.key);
       else this.#kvs.set(kv.key, kv.value);
     }
   }
 
   #publish(): void {
-    this.update({ instances: kvsToInstances(this.#kvs, this.#options.logger) });
+    const kvs = this.#carried.size === 0 ? this.#kvs : new Map([...this.#carried, ...this.#kvs]);
+    this.update({ instances: kvsToInstances(kvs, this.#options.logger) });
   }
 }

@@ -145,6 +145,21 @@ export class FakeEtcd {
     this.#history.splice(0, this.#history.length, ...kept);
   }
 
+  /**
+   * Loses every piece of state, as etcd restarted on a fresh data dir: keys, history, leases and
+   * tokens are gone, the revision starts again at 1, and open watch streams break (the process went
+   * away). Lease IDs go on from where they were (etcd's are time-based, so they differ after a restart).
+   */
+  wipe(): void {
+    for (const watch of this.openWatches()) watch.fail(new TypeError("connection reset by peer"));
+    this.#kvs.clear();
+    this.#history.splice(0);
+    this.leases.clear();
+    this.tokens.clear();
+    this.revision = 1;
+    this.compacted = 0;
+  }
+
   /** The watches not yet closed. */
   openWatches(): FakeWatch[] {
     return this.watches.filter((w) => !w.closed);

@@ -4,7 +4,7 @@
 // exact start_revision of every re-watch: the last revision seen + 1, so no change is lost and none
 // is applied twice.
 import { assert } from "../_deps.ts";
-import { FakeEtcd } from "../_fakes/etcd.ts";
+import { FakeEtcd, header } from "../_fakes/etcd.ts";
 import { DefaultEndpointer } from "../../src/endpointer.ts";
 import { MalformedResponseError, RegistryUnavailableError } from "../../src/errors.ts";
 import { recordingLogger, withInstancer } from "./_harness.ts";
@@ -212,20 +212,105 @@ Deno.test("EtcdInstancer backs off more each time a stream ends without deliveri
   });
 });
 
-Deno.test("EtcdInstancer reopens a stream that the server ends after creating it at a steady pace, never in a tight loop", async () => {
+Deno.test("EtcdInstancer backs off, growing and capped, from a watch that is accepted and closed at once", async () => {
   const fake = store();
+  // Nine watches that send `created` and end at once (a proxy or a sick member); then a normal one.
   fake.script(
     "/watch",
-    ...Array.from({ length: 20 }, () => (request: Parameters<FakeEtcd["respond"]>[0]) => {
+    ...Array.from({ length: 9 }, () => (request: Parameters<FakeEtcd["respond"]>[0]) => {
       const response = fake.respond(request);
       fake.watches.at(-1)!.end();
       return response;
     }),
   );
-  await withInstancer(fake, {}, async ({ clock, times, starts }) => {
-    await clock.tickAsync(1_500);
-    assert.deepStrictEqual(times("/watch"), [0, 375, 750, 1125, 1500]);
+  await withInstancer(fake, {}, async ({ clock, events, times, starts }) => {
+    await clock.tickAsync(91_125);
+    const at = times("/watch");
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // 3/4 of min(30 s, 500 ms * 2^(n-1)): growing, then capped at 22.5 s; never 375 ms forever.
+    assert.deepStrictEqual(gaps, [375, 750, 1500, 3000, 6000, 12_000, 22_500, 22_500, 22_500]);
     assert.ok(starts().every((s) => s === "4"));
+    assert.deepStrictEqual(events, ["[a:1,b:1]"], "clean ends are not error events");
+    // The tenth watch is healthy: it delivers a change and lasts; when it breaks, the pause starts afresh.
+    await clock.tickAsync(2_000);
+    fake.put("/svc/c", "c:1");
+    await clock.tickAsync(0);
+    fake.watches.at(-1)!.fail();
+    await clock.tickAsync(375);
+    assert.deepStrictEqual(times("/watch").slice(-2), [91_125, 93_500]);
+    assert.deepStrictEqual(events, ["[a:1,b:1]", "[a:1,b:1,c:1]", ERR, "[a:1,b:1,c:1]"]);
+  });
+});
+
+Deno.test("EtcdInstancer counts a watch that delivers progress but ends within a second as a failure", async () => {
+  const fake = store();
+  fake.script(
+    "/watch",
+    ...Array.from({ length: 3 }, () => (request: Parameters<FakeEtcd["respond"]>[0]) => {
+      const response = fake.respond(request);
+      fake.watches.at(-1)!.progress(fake.revision);
+      fake.watches.at(-1)!.end();
+      return response;
+    }),
+  );
+  await withInstancer(fake, {}, async ({ clock, times }) => {
+    await clock.tickAsync(5_625);
+    assert.deepStrictEqual(times("/watch"), [0, 375, 1_125, 2_625]);
+  });
+});
+
+Deno.test("EtcdInstancer lists again from scratch when etcd's revision goes backwards (data wiped), serving vanished keys for the grace period", async () => {
+  const fake = store(); // /svc/a at 2, /svc/b at 3
+  for (let i = 0; i < 50; i++) fake.put("/other", String(i)); // revision 53
+  const logger = recordingLogger();
+  await withInstancer(fake, { logger, resetGrace: 5_000 }, async ({ clock, events, starts, times }) => {
+    await clock.tickAsync(2_000);
+    fake.put("/svc/c", "c:1"); // revision 54
+    await clock.tickAsync(0);
+    fake.wipe(); // etcd restarted on a fresh data dir
+    fake.put("/svc/b", "b:1"); // a live registrar writes its key again: revision 2
+    fake.put("/svc/d", "d:1"); // a new instance: revision 3
+    await clock.tickAsync(375);
+    // The resumed watch (from 55) is created at revision 3: the store went back, so list again.
+    assert.deepStrictEqual(starts(), ["54", "55", "4"]);
+    assert.deepStrictEqual(times("/kv/range"), [0, 2_375]);
+    // Never empty: a and c, gone from the store, are still served until written again or the grace ends.
+    assert.deepStrictEqual(events, ["[a:1,b:1]", "[a:1,b:1,c:1]", ERR, "[a:1,b:1,c:1,d:1]"]);
+    fake.put("/svc/a", "a:2"); // a registers again, with a new value
+    fake.delete("/svc/d");
+    await clock.tickAsync(4_999);
+    assert.deepStrictEqual(events.slice(4), ["[a:2,b:1,c:1,d:1]", "[a:2,b:1,c:1]"]);
+    await clock.tickAsync(1);
+    assert.deepStrictEqual(
+      events.slice(6),
+      ["[a:2,b:1]"],
+      "c was not written again: dropped after the grace",
+    );
+    fake.put("/svc/e", "e:1");
+    await clock.tickAsync(0);
+    assert.deepStrictEqual(events.slice(7), ["[a:2,b:1,e:1]"]);
+    assert.ok(
+      logger.lines.some((l) => l.startsWith("warn etcd revision went backwards")),
+      logger.lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("EtcdInstancer lists again when the watch reports another cluster ID, and drops vanished keys at once with resetGrace 0", async () => {
+  const fake = store();
+  fake.autoWatch = false;
+  await withInstancer(fake, { resetGrace: 0 }, async ({ clock, events, starts }) => {
+    await clock.tickAsync(0);
+    fake.watches[0]!.created(3);
+    await clock.tickAsync(0);
+    fake.delete("/svc/a"); // revision 4, unseen: the stream is driven by hand
+    fake.put("/svc/x", "x:1"); // revision 5
+    // A snapshot restored into a new cluster: the revision did not go back, the cluster ID changed.
+    fake.watches[0]!.send({ header: { ...header(9), cluster_id: "42" } });
+    await clock.tickAsync(0);
+    assert.deepStrictEqual(starts(), ["4", "6"]);
+    await clock.tickAsync(0);
+    assert.deepStrictEqual(events, ["[a:1,b:1]", "[b:1,x:1]"]);
   });
 });
 

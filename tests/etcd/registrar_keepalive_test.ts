@@ -191,3 +191,17 @@ Deno.test("EtcdRegistrar stop() while a keep-alive is answered schedules nothing
     assert.equal(fake.calls("/lease/keepalive").length, 1);
   }, fake);
 });
+
+Deno.test("EtcdRegistrar grants a new lease and writes its key again after etcd lost its data (revision reset)", async () => {
+  await withRegistrar({}, async ({ clock, fake, registrar, events, times }) => {
+    await registrar.register();
+    for (let i = 0; i < 20; i++) fake.put("/other", String(i));
+    fake.wipe(); // restarted on a fresh data dir: the key, the lease and the revision are gone
+    assert.equal(fake.get(KEY), undefined);
+    await clock.tickAsync(950);
+    assert.deepStrictEqual([fake.get(KEY), fake.leaseOf(KEY), registrar.lease], [VALUE, L2, L2]);
+    assert.deepStrictEqual(fake.revision, 2, "written once into the fresh store");
+    assert.deepStrictEqual(events, ["registered", "reregistered"]);
+    assert.deepStrictEqual(times("/lease/grant"), [0, 950]);
+  });
+});
