@@ -178,7 +178,14 @@ export function parseServer(value: unknown, name: string, fallback: string | und
   }
   let authorization = fallback;
   if (url.username !== "" || url.password !== "") {
-    authorization = basic(decodeURIComponent(url.username), decodeURIComponent(url.password));
+    let username: string, password: string;
+    try {
+      username = decodeURIComponent(url.username);
+      password = decodeURIComponent(url.password);
+    } catch {
+      throw new TypeError(`${name} has a bad %-escape in its credentials, got ${describe(value)}`);
+    }
+    authorization = basic(username, password);
     // fetch refuses URLs with credentials; they travel in the header instead.
     url.username = "";
     url.password = "";

@@ -1,5 +1,6 @@
 // Server lists, path checks and ACL helpers for the ZooKeeper client. Internal (re-exported in part).
 import type { InstanceInput } from "../_event.ts";
+import { MalformedResponseError } from "../errors.ts";
 import type { Logger } from "../types.ts";
 import type { ZkCallOptions, ZkClient } from "./client.ts";
 import type { ZkAcl } from "./_jute.ts";
@@ -103,7 +104,9 @@ const decoder = new TextDecoder();
  * The instances under a service node, as the instancer and the pull lookup publish them: the data of
  * each child (trimmed UTF-8) is an instance string, the child's name its `id`. A child removed between
  * the listing and its read is left out (with a watch, the watch fires for it); one with empty data is
- * skipped with a warning.
+ * skipped with a warning. A child name no node can have (`""`, `.`, `..`, or one with `/` or NUL: a
+ * broken or hostile server) is skipped with a warning too; if the listing holds nothing else, that is
+ * a MalformedResponseError.
  */
 export async function readInstances(
   client: ZkClient,
@@ -111,7 +114,19 @@ export async function readInstances(
   options: { call: ZkCallOptions; watch?: ZkWatcher | undefined; logger?: Logger | undefined },
 ): Promise<InstanceInput[]> {
   const { call, watch, logger } = options;
-  const children = await client.getChildren(path, watch === undefined ? call : { ...call, watch });
+  const listed = await client.getChildren(path, watch === undefined ? call : { ...call, watch });
+  const children = listed.filter((child) => {
+    if (!badChild(child)) return true;
+    logger?.warn("ZooKeeper child with an impossible name skipped", { path, child: JSON.stringify(child) });
+    return false;
+  });
+  if (children.length === 0 && listed.length > 0) {
+    throw new MalformedResponseError(
+      `ZooKeeper listed only impossible child names under ${JSON.stringify(path)}: ${
+        listed.slice(0, 5).map((c) => JSON.stringify(c)).join(", ")
+      }`,
+    );
+  }
   const datas = await Promise.all(children.map(async (child) => {
     try {
       return (await client.getData(`${path === "/" ? "" : path}/${child}`, call)).data;
@@ -132,4 +147,9 @@ export async function readInstances(
     out.push({ instance, id: child });
   });
   return out;
+}
+
+/** Whether a name from a children listing cannot name a child node. */
+function badChild(name: string): boolean {
+  return name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\u0000");
 }

@@ -186,10 +186,10 @@ export class ZkClient extends EventTarget implements AsyncDisposable {
    * Waits until a session is established (connecting if needed).
    *
    * @param options Signal and time limit.
-   * @throws {DOMException} `TimeoutError` when the time limit passes first.
+   * @throws {ZkError} `REQUESTTIMEOUT` when the time limit passes first.
    */
   async ready(options: ZkCallOptions = {}): Promise<void> {
-    await this.#call(options, (signal) => this.#session.ready(signal));
+    await this.#call(options, (signal) => this.#session.ready(signal), "ready");
   }
 
   /**
@@ -216,19 +216,24 @@ export class ZkClient extends EventTarget implements AsyncDisposable {
     const parent = cut === 0 ? "/" : path.slice(0, cut);
     const prefix = `_c_${crypto.randomUUID().replaceAll("-", "")}-`;
     const full = `${parent === "/" ? "" : parent}/${prefix}${path.slice(cut + 1)}`;
-    return await this.#call(options, async (signal) => {
-      for (let attempt = 1;; attempt++) {
-        try {
-          return await this.#create(full, body, FLAGS[mode], acl, { signal });
-        } catch (error) {
-          if (!isZkError(error, "CONNECTIONLOSS") || attempt >= 3) throw error;
-          // The create may have landed before the connection went: find it by its prefix.
-          const children = await this.getChildren(parent, { signal });
-          const mine = children.find((c) => c.startsWith(prefix));
-          if (mine !== undefined) return `${parent === "/" ? "" : parent}/${mine}`;
+    return await this.#call(
+      options,
+      async (signal) => {
+        for (let attempt = 1;; attempt++) {
+          try {
+            return await this.#create(full, body, FLAGS[mode], acl, { signal });
+          } catch (error) {
+            if (!isZkError(error, "CONNECTIONLOSS") || attempt >= 3) throw error;
+            // The create may have landed before the connection went: find it by its prefix.
+            const children = await this.getChildren(parent, { signal });
+            const mine = children.find((c) => c.startsWith(prefix));
+            if (mine !== undefined) return `${parent === "/" ? "" : parent}/${mine}`;
+          }
         }
-      }
-    });
+      },
+      "create",
+      path,
+    );
   }
 
   /**
@@ -239,17 +244,22 @@ export class ZkClient extends EventTarget implements AsyncDisposable {
    */
   async ensurePath(path: string, options: ZkCallOptions & { acl?: readonly ZkAcl[] } = {}): Promise<void> {
     validatePath(path, false);
-    await this.#call(options, async (signal) => {
-      let at = "";
-      for (const part of path.split("/").slice(1)) {
-        at += `/${part}`;
-        try {
-          await this.#create(at, new Uint8Array(0), 0, options.acl ?? this.#acl, { signal });
-        } catch (error) {
-          if (!isZkError(error, "NODEEXISTS")) throw error;
+    await this.#call(
+      options,
+      async (signal) => {
+        let at = "";
+        for (const part of path.split("/").slice(1)) {
+          at += `/${part}`;
+          try {
+            await this.#create(at, new Uint8Array(0), 0, options.acl ?? this.#acl, { signal });
+          } catch (error) {
+            if (!isZkError(error, "NODEEXISTS")) throw error;
+          }
         }
-      }
-    });
+      },
+      "ensurePath",
+      path,
+    );
   }
 
   /**
@@ -428,17 +438,32 @@ export class ZkClient extends EventTarget implements AsyncDisposable {
   ): Promise<T> {
     const watch = options.watch;
     if (watch !== undefined) requireFunction(watch, "options.watch");
-    return this.#call(options, async (signal) => {
-      const conn = await this.#session.ready(signal);
-      const onReply = watch === undefined || kind === undefined ? undefined : (err: number) => {
-        // exists() on a missing node still leaves a watch (for its creation).
-        if (err === 0 || (err === -101 && kind === "exist")) this.#session.addWatch(kind, path, watch);
-      };
-      return await conn.request(op, name, path, body, decode, signal, onReply);
-    });
+    return this.#call(
+      options,
+      async (signal) => {
+        const conn = await this.#session.ready(signal);
+        const onReply = watch === undefined || kind === undefined ? undefined : (err: number) => {
+          // exists() on a missing node still leaves a watch (for its creation).
+          if (err === 0 || (err === -101 && kind === "exist")) this.#session.addWatch(kind, path, watch);
+        };
+        return await conn.request(op, name, path, body, decode, signal, onReply);
+      },
+      name,
+      path,
+    );
   }
 
-  async #call<T>(options: ZkCallOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` within the call's time limit. The caller's abort keeps its reason (as `fetch` does);
+   * the time limit passing becomes a ZkError `REQUESTTIMEOUT` (the Java client's name for a request
+   * it timed out itself), not a bare DOMException.
+   */
+  async #call<T>(
+    options: ZkCallOptions,
+    fn: (signal: AbortSignal) => Promise<T>,
+    op: string,
+    path?: string,
+  ): Promise<T> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     }
@@ -447,6 +472,16 @@ export class ZkClient extends EventTarget implements AsyncDisposable {
     const dl = deadline(ms, options.signal);
     try {
       return await fn(dl.signal);
+    } catch (error) {
+      if (error !== dl.signal.reason || options.signal?.aborted) throw error;
+      const where = path === undefined ? "" : ` ${JSON.stringify(path)}`;
+      throw new ZkError(
+        "REQUESTTIMEOUT",
+        0,
+        `ZooKeeper ${op}${where} failed: REQUESTTIMEOUT (no answer within ${ms} ms)`,
+        path,
+        error,
+      );
     } finally {
       dl.clear();
     }

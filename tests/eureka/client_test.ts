@@ -16,6 +16,16 @@ Deno.test("EurekaClient validates its options eagerly, quoting the bad value", (
     [{ urls: [] }, /options.urls must be a URL or a non-empty array of URLs/, TypeError],
     [{ urls: "nope" }, /options.urls\[0\] is not a URL: "nope"/, TypeError],
     [
+      { urls: [SERVER, "http://us%zzer:pw@x/eureka"] },
+      /^options\.urls\[1\] has a bad %-escape in its credentials, got "http:\/\/us%zzer:\*\*\*@x\/eureka"$/,
+      TypeError,
+    ],
+    [
+      { urls: "http://user:secret%@x/eureka" },
+      /^options\.urls\[0\] has a bad %-escape in its credentials, got "http:\/\/user:\*\*\*@x\/eureka"$/,
+      TypeError,
+    ],
+    [
       { urls: ["ftp://x/eureka"] },
       /options.urls\[0\] must be an http: or https: URL, got "ftp:\/\/x\/eureka"/,
       TypeError,

@@ -187,12 +187,45 @@ Deno.test("ZkClient calls time out and honour their signal while no server answe
   dead.close();
   const zk = client(address, { backoff: { initial: 5, max: 10 } });
   try {
-    await assert.rejects(zk.getData("/", { timeout: 50 }), (e: Error) => e.name === "TimeoutError");
+    const timedOut = await zk.getData("/", { timeout: 50 }).catch((e) => e);
+    assert.ok(timedOut instanceof ZkError, String(timedOut));
+    assert.equal(timedOut.zkCode, "REQUESTTIMEOUT");
+    assert.equal(timedOut.zkNumber, 0);
+    assert.equal(timedOut.code, "ERR_REGISTRY_UNAVAILABLE");
+    assert.equal(timedOut.message, 'ZooKeeper getData "/" failed: REQUESTTIMEOUT (no answer within 50 ms)');
+    assert.equal((timedOut.cause as Error).name, "TimeoutError");
     const controller = new AbortController();
     const call = zk.exists("/", { signal: controller.signal });
     controller.abort(new Error("caller gave up"));
     await assert.rejects(call, /caller gave up/);
   } finally {
     await zk.close();
+  }
+});
+
+Deno.test("ZkClient turns a call that the server leaves unanswered into a ZkError REQUESTTIMEOUT, not a bare DOMException", async () => {
+  const server = new FakeZkServer();
+  const zk = client(server.address);
+  try {
+    await zk.ensurePath("/services/api");
+    server.misbehave = "silent";
+    const error = await zk.getChildren("/services/api", { timeout: 100 }).catch((e) => e);
+    assert.ok(isZkError(error, "REQUESTTIMEOUT"), String(error));
+    assert.equal(error.code, "ERR_REGISTRY_UNAVAILABLE");
+    assert.equal(error.path, "/services/api");
+    assert.match(
+      error.message,
+      /^ZooKeeper getChildren "\/services\/api" failed: REQUESTTIMEOUT \(no answer within 100 ms\)$/,
+    );
+    assert.ok(error.cause instanceof DOMException && error.cause.name === "TimeoutError");
+    // A caller's own timeout signal keeps its reason, as fetch does.
+    server.misbehave = "silent";
+    const reason = await zk.ready().then(() => zk.exists("/", { signal: AbortSignal.timeout(50) })).catch((
+      e,
+    ) => e);
+    assert.ok(reason instanceof DOMException && reason.name === "TimeoutError", String(reason));
+  } finally {
+    await zk.close();
+    await server.close();
   }
 });

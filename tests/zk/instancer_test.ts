@@ -1,5 +1,6 @@
 import { assert } from "../_deps.ts";
 import { FakeZkServer } from "../_fakes/zk_server.ts";
+import { MalformedResponseError } from "../../src/errors.ts";
 import { ZkInstancer } from "../../src/zk/instancer.ts";
 import { client, collect, next, show } from "./_helpers.ts";
 
@@ -97,4 +98,56 @@ Deno.test("ZkInstancer validates its arguments and stops idempotently", async ()
   born.stop();
   assert.equal(zk.state, "idle");
   await zk.close();
+});
+
+Deno.test("ZkInstancer skips child names no node can have with a warning, and reports a listing of only those as malformed", async () => {
+  const server = new FakeZkServer();
+  const node = (data: string) => ({
+    data: new TextEncoder().encode(data),
+    ephemeralOwner: 0n,
+    version: 0,
+    cversion: 0,
+    seq: 0,
+  });
+  server.nodes.set("/svc", node(""));
+  // The fake lists whatever follows "/svc/": names a broken or hostile server could send.
+  for (const bad of ["", ".", "..", "a\u0000b"]) server.nodes.set(`/svc/${bad}`, node("10.6.6.6:66"));
+  server.nodes.set("/svc/ok", node("10.0.0.1:80"));
+  const zk = client(server.address);
+  const warnings: unknown[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    warn: (m: string, d?: unknown) => void warnings.push([m, d]),
+    error() {},
+  };
+  const instancer = new ZkInstancer(zk, "/svc", {
+    logger,
+    backoff: { initial: 5, max: 10 },
+    random: () => 0.5,
+  });
+  try {
+    const { events, until } = collect(instancer);
+    await until(1);
+    assert.deepEqual(events.map(show), ["10.0.0.1:80"]);
+    assert.deepEqual(warnings, [
+      ["ZooKeeper child with an impossible name skipped", { path: "/svc", child: '""' }],
+      ["ZooKeeper child with an impossible name skipped", { path: "/svc", child: '"."' }],
+      ["ZooKeeper child with an impossible name skipped", { path: "/svc", child: '".."' }],
+      ["ZooKeeper child with an impossible name skipped", { path: "/svc", child: '"a\\u0000b"' }],
+    ]);
+    // Only impossible names left: a malformed answer, not a TypeError and not an empty set.
+    await zk.delete("/svc/ok");
+    await until(2);
+    const error = events[1]!.error;
+    assert.ok(error instanceof MalformedResponseError, String(error));
+    assert.equal(
+      error.message,
+      'ZooKeeper listed only impossible child names under "/svc": "", ".", "..", "a\\u0000b"',
+    );
+  } finally {
+    instancer.stop();
+    await zk.close();
+    await server.close();
+  }
 });
