@@ -28,9 +28,11 @@ import {
 } from "@edgekit/sd";
 import { RoundRobinBalancer } from "@edgekit/sd/lb";
 import { ConsulClient, consulLookup } from "@edgekit/sd/consul";
+import { EtcdClient, etcdLookup } from "@edgekit/sd/etcd";
 import { EurekaClient, eurekaLookup } from "@edgekit/sd/eureka";
 import { DohResolver } from "@edgekit/sd/dns";
 import { srvLookup } from "@edgekit/sd/dnssrv";
+import { zkLookup } from "@edgekit/sd/zk";
 
 /** The Worker's bindings. */
 export interface Env {
@@ -60,6 +62,8 @@ function lookup(env: Env): Lookup {
   switch (env.SD_BACKEND) {
     case "consul": // SD_REGISTRY: the agent, host:port; SD_SERVICE: the service
       return consulLookup(new ConsulClient({ address: env.SD_REGISTRY }), env.SD_SERVICE);
+    case "etcd": // SD_REGISTRY: http://host:2379; SD_SERVICE: the key prefix, e.g. /services/api/
+      return etcdLookup(new EtcdClient({ endpoints: [env.SD_REGISTRY] }), env.SD_SERVICE);
     case "eureka": // SD_REGISTRY: http://host:8761/eureka; SD_SERVICE: the application
       return eurekaLookup(new EurekaClient({ urls: env.SD_REGISTRY }), env.SD_SERVICE);
     case "dns": // SD_REGISTRY: a DoH URL; SD_SERVICE: the SRV name, e.g. _http._tcp.api.example.com
@@ -68,8 +72,11 @@ function lookup(env: Env): Lookup {
       return srvLookup(new DohResolver({ servers: [env.SD_REGISTRY], maxStale: 0 }), env.SD_SERVICE, {
         resolveTargets: "ipv4",
       });
+    case "zk": // SD_REGISTRY: host:port[,host:port]; SD_SERVICE: the parent node, e.g. /services/api
+      // Each lookup opens its own session over connect() from "cloudflare:sockets" and closes it.
+      return zkLookup({ servers: env.SD_REGISTRY, path: env.SD_SERVICE });
     default:
-      throw new TypeError(`SD_BACKEND must be consul, eureka or dns, got "${env.SD_BACKEND}"`);
+      throw new TypeError(`SD_BACKEND must be consul, etcd, eureka, dns or zk, got "${env.SD_BACKEND}"`);
   }
 }
 

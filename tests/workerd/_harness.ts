@@ -229,12 +229,24 @@ export interface Seen {
   at: number;
 }
 
+/** Something between workerd and a registry that sees every discovery request or connection. */
+export interface Front {
+  /** `host:port` workerd should use instead of the registry's. */
+  readonly address: string;
+  /** Every request (or connection) seen, in order. */
+  readonly seen: readonly Seen[];
+  /** Milliseconds every request (or connection) is held before it goes on. */
+  latency: number;
+  /** Requests seen whose path starts with `prefix` (default: all). */
+  count(prefix?: string): number;
+}
+
 /**
  * An HTTP server on 127.0.0.1 between workerd and the registry, counting every request: it forwards
  * to `target` (a real registry) or answers with `handler` (a fake). It can fail requests (`fault`) or
  * go down (stop listening) and come back on the same port.
  */
-export class RegistryFront implements AsyncDisposable {
+export class RegistryFront implements Front, AsyncDisposable {
   readonly seen: Seen[] = [];
   #fault: Fault = "none";
   /** Milliseconds every request is held before it is answered (to make concurrent calls overlap). */
@@ -336,6 +348,83 @@ export class RegistryFront implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     this.fault = "none";
     await this.down();
+  }
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `target` (ZooKeeper), counting connections: each is seen as
+ * `{ method: "CONNECT", path: "tcp" }`.
+ */
+export class TcpFront implements Front, AsyncDisposable {
+  readonly seen: Seen[] = [];
+  latency = 0;
+  readonly #target: { hostname: string; port: number };
+  readonly #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  readonly #open = new Set<Deno.Conn>();
+  readonly #pipes = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+
+  constructor(target: string) {
+    const colon = target.lastIndexOf(":");
+    this.#target = { hostname: target.slice(0, colon), port: Number(target.slice(colon + 1)) };
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#accepting = this.#accept();
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.#listener.addr.port}`;
+  }
+
+  count(prefix = ""): number {
+    return this.seen.filter((s) => s.path.startsWith(prefix)).length;
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.seen.push({ method: "CONNECT", path: "tcp", at: Date.now() });
+        const pipe = this.#pipe(conn);
+        this.#pipes.add(pipe);
+        pipe.finally(() => this.#pipes.delete(pipe));
+      }
+    } catch { /* closed */ }
+  }
+
+  async #pipe(conn: Deno.Conn): Promise<void> {
+    this.#open.add(conn);
+    let upstream: Deno.Conn | undefined;
+    try {
+      if (this.latency > 0) await new Promise((resolve) => setTimeout(resolve, this.latency));
+      upstream = await Deno.connect(this.#target);
+      this.#open.add(upstream);
+      const up = upstream;
+      // Whichever side ends first ends both.
+      await Promise.race([
+        conn.readable.pipeTo(up.writable, { preventClose: true }).catch(() => {}),
+        up.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {}),
+      ]);
+    } catch {
+      /* refused or reset */
+    } finally {
+      for (const c of [conn, upstream]) {
+        if (c === undefined || !this.#open.delete(c)) continue;
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const c of [...this.#open]) {
+      this.#open.delete(c);
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    await Promise.allSettled([...this.#pipes]);
   }
 }
 

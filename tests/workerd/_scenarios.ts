@@ -1,16 +1,16 @@
 // The pull-mode scenarios every backend goes through in workerd (tests/workerd/pull_serve_test.ts):
 // cold then warm, concurrent cold, refreshes per TTL, a membership change, and an outage with
-// recovery. Discovery is counted where it lands: at the RegistryFront in front of the registry.
+// recovery. Discovery is counted where it lands: at a Front (tests/workerd/_harness.ts) between workerd and the registry.
 
 import { assert } from "../_deps.ts";
-import { type Answer, type RegistryFront, until, type Upstream, Workerd } from "./_harness.ts";
+import { type Answer, type Front, until, type Upstream, Workerd } from "./_harness.ts";
 
 /** How a backend is driven: its bindings, how to change what it lists, what counts as discovery. */
 export interface Backend {
   /** `SD_BACKEND`. */
   readonly name: string;
   /** `SD_REGISTRY` for a gateway that reaches the registry through `front`. */
-  registry(front: RegistryFront): string;
+  registry(front: Front): string;
   /** `SD_SERVICE`. */
   readonly service: string;
   /** Makes the registry list exactly `instances` (and, for DNS, with this TTL in seconds). */
@@ -42,7 +42,7 @@ export interface Figures {
 }
 
 /** Starts workerd running the gateway for `backend` through `front`. */
-export function startGateway(backend: Backend, front: RegistryFront, timing: Timing): Promise<Workerd> {
+export function startGateway(backend: Backend, front: Front, timing: Timing): Promise<Workerd> {
   const bindings: Record<string, string> = {
     SD_BACKEND: backend.name,
     SD_REGISTRY: backend.registry(front),
@@ -68,7 +68,7 @@ export function assertCleanOutput(workerd: Workerd): void {
 /** Runs `fn` on a fresh workerd (a fresh isolate), then stops it and checks its output. */
 export async function withGateway<T>(
   backend: Backend,
-  front: RegistryFront,
+  front: Front,
   timing: Timing,
   fn: (workerd: Workerd) => Promise<T>,
 ): Promise<T> {
@@ -88,7 +88,7 @@ function ok(answer: Answer, what: string): void {
  */
 export async function coldThenWarm(
   backend: Backend,
-  front: RegistryFront,
+  front: Front,
   ttl: number,
 ): Promise<{ cold: number; warm50: number }> {
   return await withGateway(backend, front, { ttl }, async (workerd) => {
@@ -119,7 +119,7 @@ export async function coldThenWarm(
  * Eight concurrent requests on a fresh isolate, while the registry takes 150 ms to answer: one looks
  * up, seven wait for its result. Returns the discovery requests.
  */
-export async function concurrentCold(backend: Backend, front: RegistryFront, ttl: number): Promise<number> {
+export async function concurrentCold(backend: Backend, front: Front, ttl: number): Promise<number> {
   return await withGateway(backend, front, { ttl }, async (workerd) => {
     const before = front.count(backend.discovery);
     front.latency = 150;
@@ -153,7 +153,7 @@ export async function concurrentCold(backend: Backend, front: RegistryFront, ttl
 export async function refreshesPerTtl(
   workerd: Workerd,
   backend: Backend,
-  front: RegistryFront,
+  front: Front,
   ttl: number,
   ms: number,
 ): Promise<{ count: number; ttls: number; minGapMs: number }> {
@@ -238,7 +238,7 @@ export interface Outage {
 export async function outage(
   workerd: Workerd,
   backend: Backend,
-  front: RegistryFront,
+  front: Front,
   timing: Required<Timing>,
   inject: () => void | Promise<void>,
   clear: () => void | Promise<void>,

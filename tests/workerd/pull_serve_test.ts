@@ -7,10 +7,12 @@
 // tests/integration/README.md); without them the tests are ignored, or fail under SD_REQUIRE_SERVERS=1.
 
 import { assert } from "../_deps.ts";
+import { EtcdClient } from "../../src/etcd/mod.ts";
 import { EurekaClient, EurekaRegistrar } from "../../src/eureka/mod.ts";
+import { ZkClient } from "../../src/zk/mod.ts";
 import { nsupdate, zoneName } from "../integration/_dns.ts";
 import { withServerLock } from "../integration/_server.ts";
-import { fakeConsul, RegistryFront, Upstream, workerdTest } from "./_harness.ts";
+import { fakeConsul, type Front, RegistryFront, TcpFront, Upstream, workerdTest } from "./_harness.ts";
 import {
   type Backend,
   coldThenWarm,
@@ -36,7 +38,7 @@ function report(name: string, figures: Figures): void {
  */
 async function common(
   backend: Backend,
-  front: RegistryFront,
+  front: Front,
   upstreams: readonly [Upstream, Upstream, Upstream],
   options: { perLookup?: number; ttlSeconds?: [number, number] } = {},
 ): Promise<Figures> {
@@ -238,4 +240,76 @@ workerdTest(
       await stopAll([front, ...ups]);
     }
   },
+);
+
+workerdTest(
+  "The Worker gateway in workerd against a real etcd",
+  "SD_ETCD_ENDPOINTS",
+  (endpoints) =>
+    withServerLock("etcd", "shared", async () => {
+      const endpoint = new URL(endpoints.split(",")[0]!.trim());
+      const prefix = `/wgw-${crypto.randomUUID().slice(0, 8)}/api/`;
+      const ups = upstreams();
+      const front = new RegistryFront({ target: endpoint.origin });
+      const client = new EtcdClient({ endpoints: [endpoint.origin] });
+      const backend: Backend = {
+        name: "etcd",
+        registry: (f) => `http://${f.address}`,
+        service: prefix,
+        // Every request the lookup makes (a range read; auth would add one).
+        discovery: "/v3/",
+        set: async (instances) => {
+          await client.delete(prefix, { prefix: true });
+          for (const u of instances) await client.put(`${prefix}${u.name}`, u.address);
+        },
+      };
+      try {
+        report("etcd", await common(backend, front, ups));
+      } finally {
+        await client.delete(prefix, { prefix: true }).catch(() => {});
+        await stopAll([front, ...ups]);
+      }
+    }),
+);
+
+workerdTest(
+  "The Worker gateway in workerd against a real ZooKeeper (cloudflare:sockets)",
+  "SD_ZK_ADDR",
+  (address) =>
+    withServerLock("zookeeper", "shared", async () => {
+      const server = address.split(",")[0]!.trim();
+      const path = `/wgw-${crypto.randomUUID().slice(0, 8)}/api`;
+      const ups = upstreams();
+      const front = new TcpFront(server);
+      const client = new ZkClient(server, { timeout: 10_000 });
+      const listed = new Set<string>();
+      const backend: Backend = {
+        name: "zk",
+        registry: (f) => f.address,
+        service: path,
+        discovery: "tcp",
+        set: async (instances) => {
+          await client.ensurePath(path);
+          const names = new Set(instances.map((u) => u.name));
+          for (const u of instances) {
+            if (!listed.has(u.name)) await client.create(`${path}/${u.name}`, u.address);
+            listed.add(u.name);
+          }
+          for (const name of [...listed]) {
+            if (names.has(name)) continue;
+            await client.delete(`${path}/${name}`);
+            listed.delete(name);
+          }
+        },
+      };
+      try {
+        report("ZooKeeper", await common(backend, front, ups));
+      } finally {
+        await backend.set([]).catch(() => {});
+        await client.delete(path).catch(() => {});
+        await client.delete(path.slice(0, path.lastIndexOf("/"))).catch(() => {});
+        await client.close();
+        await stopAll([front, ...ups]);
+      }
+    }),
 );
