@@ -10,13 +10,10 @@
  * - `invalidateAfter: 0`: once `staleIfError` has run out, the endpointer throws the discovery error
  *   instead of serving an old set, and the gateway answers 503 at once.
  *
- * Bindings (wrangler `[vars]`): SD_BACKEND (`consul`), SD_REGISTRY (where the registry answers),
- * SD_SERVICE (what to look up), and optional durations in milliseconds: SD_TTL_MS (10000),
- * SD_STALE_IF_ERROR_MS (60000), SD_BACKOFF_MS (1000), SD_TIMEOUT_MS (2000).
  * Every answer carries `x-sd-refresh`: how discovery answered (`fresh`, `stale`, `refreshed`,
- * `coalesced`, `stale-if-error`, or `error` with a 503).
- *
- * Run in workerd by tests/workerd/pull_serve_test.ts against each real registry.
+ * `coalesced`, `stale-if-error`, or `error` with a 503). The README's "Cloudflare Workers" section
+ * shows this file; tests/workerd/pull_serve_test.ts runs it in `workerd serve` against each real
+ * registry and a fake one with faults.
  */
 import {
   balancedFetch,
@@ -25,6 +22,7 @@ import {
   isSdError,
   type Lookup,
   PullInstancer,
+  RetryError,
 } from "@edgekit/sd";
 import { RoundRobinBalancer } from "@edgekit/sd/lb";
 import { ConsulClient, consulLookup } from "@edgekit/sd/consul";
@@ -34,13 +32,13 @@ import { DohResolver } from "@edgekit/sd/dns";
 import { srvLookup } from "@edgekit/sd/dnssrv";
 import { zkLookup } from "@edgekit/sd/zk";
 
-/** The Worker's bindings. */
+/** The Worker's bindings (wrangler `[vars]`); the durations are milliseconds. */
 export interface Env {
-  /** The registry: `consul`. */
+  /** Which registry: `consul`, `etcd`, `eureka`, `dns` (SRV over DoH) or `zk`. */
   SD_BACKEND: string;
-  /** Consul agent `host:port`. */
+  /** Where it answers: see each case of `lookup` below. */
   SD_REGISTRY: string;
-  /** Consul service name. */
+  /** What to look up there: a service, key prefix, application, SRV name or node. */
   SD_SERVICE: string;
   /** How long a looked-up set stays fresh when the registry gives no TTL. Default: 10000. */
   SD_TTL_MS?: string;
@@ -128,9 +126,10 @@ export default {
     try {
       response = await upstream(request);
     } catch (error) {
-      const final = isSdError(error) && "final" in error ? error.final : error;
-      // No instances registered, or discovery invalidated: the service is unavailable.
-      if (isSdError(final) && final.code !== "ERR_RETRYABLE_RESULT") return unavailable(final);
+      const final = error instanceof RetryError ? error.final : error;
+      // No instance to pick (none registered, or discovery failed meanwhile): 503. The instances
+      // failed (network errors, timeouts): 502.
+      if (isSdError(final)) return unavailable(final);
       return Response.json({ error: String(final) }, { status: 502, headers: { "x-sd-refresh": source } });
     }
     const headers = new Headers(response.headers);
