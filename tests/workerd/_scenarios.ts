@@ -130,17 +130,11 @@ export async function concurrentCold(backend: Backend, front: Front, ttl: number
       front.latency = 0;
     }
     answers.forEach((answer, i) => ok(answer, `concurrent request ${i}`));
-    const sources = answers.map((a) => a.source).sort();
-    assert.deepEqual(sources, [
-      "coalesced",
-      "coalesced",
-      "coalesced",
-      "coalesced",
-      "coalesced",
-      "coalesced",
-      "coalesced",
-      "refreshed",
-    ]);
+    // One looked up; the others waited for its outcome (or, arriving after it, found the set fresh).
+    const sources = answers.map((a) => a.source);
+    assert.equal(sources.filter((s) => s === "refreshed").length, 1, sources.join());
+    assert.ok(sources.every((s) => ["refreshed", "coalesced", "fresh"].includes(s)), sources.join());
+    assert.ok(sources.includes("coalesced"), sources.join());
     return front.count(backend.discovery) - before;
   });
 }
