@@ -111,7 +111,12 @@ class Child {
   }
 }
 
-/** Runs a shutdown example, sends `signal` once it is registered, and checks the exit and etcd. */
+/**
+ * Runs a shutdown example up to three times; passes once a run exits within the bound. Every run must
+ * exit with the documented code and deregister; only the time is allowed another try, because on a
+ * loaded two-core machine (parallel test files, a server build) a process can wait more than a second
+ * for the CPU. A process that hangs on the signal (the bug) fails all three.
+ */
 async function exitsCleanly(
   url: string,
   command: string,
@@ -119,6 +124,23 @@ async function exitsCleanly(
   signal: "SIGTERM" | "SIGINT",
   stdin?: Uint8Array,
 ): Promise<void> {
+  const times: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const ms = await exitOnce(url, command, args, signal, stdin);
+    times.push(ms);
+    if (ms < EXIT_BOUND_MS) return;
+  }
+  assert.fail(`exited ${times.map(Math.round).join(", ")} ms after ${signal}, bound ${EXIT_BOUND_MS} ms`);
+}
+
+/** Runs a shutdown example once, sends `signal` once it is registered, checks the exit and etcd. */
+async function exitOnce(
+  url: string,
+  command: string,
+  args: string[],
+  signal: "SIGTERM" | "SIGINT",
+  stdin?: Uint8Array,
+): Promise<number> {
   const service = `shutdown-${crypto.randomUUID().slice(0, 8)}`;
   const child = new Child(command, args, { SD_ETCD_ENDPOINTS: url, SD_SERVICE: service }, stdin);
   try {
@@ -131,11 +153,11 @@ async function exitsCleanly(
     if (Deno.env.get("SD_SHUTDOWN_TIMES")) {
       console.log(`${args.at(-1)}: exited ${ms.toFixed(1)} ms after ${signal}`);
     }
-    assert.ok(ms < EXIT_BOUND_MS, `exited ${Math.round(ms)} ms after ${signal}, bound ${EXIT_BOUND_MS} ms`);
     // An explicit exit with 128 + the signal's number, not a death by the signal.
     assert.deepEqual([status.code, status.signal], [code, null], child.output);
     assert.match(child.stdout, new RegExp(`stopped on ${signal}; exit ${code}; failures: \\[\\]`));
     assert.equal((await range(url, key)).kvs, undefined, "the key is gone from etcd");
+    return ms;
   } finally {
     await child.dispose();
   }
