@@ -39,6 +39,8 @@ export interface Figures {
   refreshes?: { count: number; ttls: number; minGapMs: number };
   /** Milliseconds until a new instance was served, and until a removed one no longer was. */
   change?: { addedMs: number; removedMs: number };
+  /** The real registry cut off from workerd (its front stops listening), then back. */
+  outage?: Outage;
 }
 
 /** Starts workerd running the gateway for `backend` through `front`. */

@@ -52,11 +52,22 @@ async function common(
   assert.equal(concurrent8, cold, "one lookup for 8 concurrent cold requests");
   await backend.set(upstreams.slice(0, 2), fast);
   const ttl = 1_000;
-  return await withGateway(backend, front, { ttl }, async (workerd) => {
+  const figures = await withGateway(backend, front, { ttl }, async (workerd) => {
     const refreshes = await refreshesPerTtl(workerd, backend, front, ttl, 4_000);
     const change = await membershipChange(workerd, backend, upstreams, ttl, fast);
     return { cold, warm50, concurrent8, refreshes, change };
   });
+  if (!(front instanceof RegistryFront)) return figures;
+  // The real registry cut off from the Worker (its front stops listening): stale within staleIfError,
+  // then quick 503s, then recovery on the first request the backoff lets look up once it is back.
+  const timing: Required<Timing> = { ttl: 1_000, staleIfError: 1_500, backoff: 200, timeout: 500 };
+  const outageFigures = await withGateway(
+    backend,
+    front,
+    timing,
+    (workerd) => outage(workerd, backend, front, timing, () => front.down(), () => front.up()),
+  );
+  return { ...figures, outage: outageFigures };
 }
 
 workerdTest(
