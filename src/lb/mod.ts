@@ -14,7 +14,7 @@
  *
  * @module
  */
-export type { Balancer } from "./balancer.ts";
+export { type Balancer, beginCall, type CallHandle, type CallOutcome } from "./balancer.ts";
 export { RoundRobinBalancer } from "./round_robin.ts";
 export { RandomBalancer, type RandomBalancerOptions, seededRandom } from "./random.ts";
 export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } from "./retry.ts";

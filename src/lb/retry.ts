@@ -7,7 +7,7 @@ import { backoffDelay, type BackoffOptions, deadline, delay } from "../_async.ts
 import { requireFunction, requireMethod, requireNumber, requireSignal } from "../_validate.ts";
 import { RetryError, SdError } from "../errors.ts";
 import type { Endpoint, EndpointOptions } from "../types.ts";
-import type { Balancer } from "./balancer.ts";
+import type { Balancer, CallHandle } from "./balancer.ts";
 
 export type { BackoffOptions };
 
@@ -62,6 +62,9 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 10, max: 1000, multiplier: 2 
  * aborts (the call then rejects at once with the caller's reason, like `fetch`) or when the overall
  * deadline passes (the call then rejects with a {@linkcode RetryError} whose code is
  * `ERR_DEADLINE_EXCEEDED`). When attempts run out, the {@linkcode RetryError} lists every attempt's error.
+ * A balancer that implements {@linkcode Balancer.begin} hears of every attempt: `begin` just before it
+ * starts, and `end` with `"success"`, `"retryable"` (a value `retryResult` marked), `"error"` (a throw or
+ * a deadline) or `"cancelled"` (the caller's signal) once it settles or is abandoned.
  *
  * @param balancer Supplies an endpoint per attempt.
  * @param options Attempts, deadlines, callback, backoff.
@@ -126,17 +129,25 @@ export function retry<Req, Res>(
       for (let attempt = 1;; attempt++) {
         let error: unknown;
         const per = deadline(attemptTimeout, overall.signal);
+        let handle: CallHandle | undefined;
         try {
           const endpoint = balancer.endpoint(tried);
           tried.add(endpoint);
           // Also linked to the caller directly: per.clear() unlinks it, yet a returned value (a streamed
           // body) must stay abortable by the caller after the call returns.
           const signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);
+          if (balancer.begin !== undefined) handle = balancer.begin(endpoint);
           const result = await untilAborted(endpoint(request, { signal }), per.signal, discard);
           drop();
           // Kept before retryResult runs, so that a throwing callback still gets it discarded.
           kept = { result };
-          if (retryResult === undefined || !retryResult(result)) {
+          const retryable = retryResult !== undefined && retryResult(result);
+          if (handle !== undefined) {
+            const ending = handle;
+            handle = undefined;
+            ending.end(retryable ? "retryable" : "success", result);
+          }
+          if (!retryable) {
             kept = undefined;
             return result;
           }
@@ -146,6 +157,7 @@ export function retry<Req, Res>(
           );
         } catch (thrown) {
           error = thrown;
+          handle?.end(caller?.aborted ? "cancelled" : "error", thrown);
           drop();
         } finally {
           per.clear();
