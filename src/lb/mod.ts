@@ -19,3 +19,5 @@ export { RoundRobinBalancer } from "./round_robin.ts";
 export { RandomBalancer, type RandomBalancerOptions, seededRandom } from "./random.ts";
 export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } from "./retry.ts";
 export { type DetailedEndpointer, Rfc2782Balancer, type Rfc2782BalancerOptions } from "./rfc2782.ts";
+export { SlowStart, type SlowStartOptions } from "./slow_start.ts";
+export { WeightedBalancer, type WeightedBalancerOptions } from "./weighted.ts";
