@@ -12,6 +12,8 @@
 #   resume                  start the standalone server again on its existing data (after stop)
 #   restart [SECONDS]       clean stop, stay down SECONDS (default 0, decimals allowed), start again on
 #                           the SAME data (see "Sessions across a restart" below)
+#   wipe                    clean stop, delete the data dir, start on empty data (same settings): a
+#                           server that lost its data; clients that saw a later zxid are refused
 #   ensemble-start          three members on fresh data dirs; ready when one leads and two follow
 #                           (does nothing if that is already so)
 #   ensemble-stop           stop all three members and delete their data
@@ -280,6 +282,20 @@ cmd_restart() {
   sd_log "restart took $(($(sd_now_ms) - t0)) ms in all"
 }
 
+# A server that lost its data: every node and session gone, the zxid back at 0. ZooKeeper then
+# refuses, unanswered, each client that has seen a later zxid ("Refusing session request ... as it
+# has seen zxid 0x2c our last zxid is 0x0").
+cmd_wipe() {
+  local t0
+  t0="$(sd_now_ms)"
+  load_single
+  stop_server "$S" "" "$PORT" || sd_die "could not stop ZooKeeper"
+  rm -rf "$S/data" || sd_die "cannot delete $S/data"
+  sd_log "stopped and wiped in $(($(sd_now_ms) - t0)) ms"
+  run_single fresh
+  sd_log "wipe took $(($(sd_now_ms) - t0)) ms in all"
+}
+
 # --- ensemble --------------------------------------------------------------------------------------
 
 member_dir() { printf '%s\n' "$E/m$1"; }
@@ -527,6 +543,7 @@ case "${1:-}" in
   stop) cmd_stop "${2:-}" ;;
   resume) cmd_resume ;;
   restart) cmd_restart "${2:-0}" ;;
+  wipe) cmd_wipe ;;
   ensemble-start) cmd_ensemble_start ;;
   ensemble-stop) cmd_ensemble_stop ;;
   member-stop) cmd_member_stop "${2:-}" "${3:-}" ;;
@@ -535,7 +552,7 @@ case "${1:-}" in
   status) cmd_status ;;
   stop-all) cmd_stop_all ;;
   *)
-    echo "usage: $0 install|start|stop [--kill]|resume|restart [SECONDS]|ensemble-start|ensemble-stop|" \
+    echo "usage: $0 install|start|stop [--kill]|resume|restart [SECONDS]|wipe|ensemble-start|ensemble-stop|" \
       "member-stop N [--kill]|member-start N|env [--plain]|status|stop-all" >&2
     exit 2
     ;;

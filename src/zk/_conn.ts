@@ -36,6 +36,14 @@ export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
+/**
+ * The server hung up after the connect request without answering it. A server does that when it is
+ * not serving, and when the client has seen a newer zxid than the server holds (its data was lost).
+ */
+export class HandshakeRefused extends ProtocolError {
+  override name = "HandshakeRefused";
+}
+
 const noop = () => {};
 
 /** One open connection; `closed` resolves with the reason once it has ended, whatever ended it. */
@@ -193,6 +201,11 @@ export class Connection {
         const { value, done } = await reader.read();
         if (this.#ended) return;
         if (done) {
+          if (this.#handshake !== undefined && buf.byteLength === 0) {
+            throw new HandshakeRefused(
+              `${this.host} closed the connection without answering the connect request`,
+            );
+          }
           throw new ProtocolError(
             buf.byteLength > 0
               ? `Connection to ${this.host} closed in the middle of a frame (${buf.byteLength} bytes buffered)`

@@ -4,7 +4,7 @@
 import { backoffDelay, type BackoffOptions, deadline, delay } from "../_async.ts";
 import { describe, StoppedError } from "../errors.ts";
 import type { Logger } from "../types.ts";
-import { Connection, ProtocolError } from "./_conn.ts";
+import { Connection, HandshakeRefused, ProtocolError } from "./_conn.ts";
 import { OP } from "./_jute.ts";
 import { detectConnect, type ZkConnect } from "./socket.ts";
 
@@ -184,19 +184,29 @@ export class Session {
     const hosts = this.#c.hosts;
     let index = Math.floor(this.#c.random() * hosts.length) % hosts.length;
     let failures = 0;
+    // Connect requests the servers hung up on unanswered, since the last session, while we carried a
+    // zxid. A server refuses a client that has seen a newer zxid than it holds (its data was lost)
+    // and would go on refusing for good; it also hangs up while not serving. Once every server has
+    // refused, one connect asks without the zxid: a server that lost the data then answers that the
+    // session is unknown (expired), one that is not serving hangs up again.
+    let refusals = 0;
     while (!stop.aborted) {
       const target = hosts[index]!;
       index = (index + 1) % hosts.length;
+      const probe = refusals >= hosts.length;
       let conn: Connection;
       try {
-        conn = await this.#open(target.host, target.port, stop);
+        conn = await this.#open(target.host, target.port, stop, probe);
       } catch (error) {
         if (stop.aborted) return;
         if (error instanceof Expired) {
+          if (probe) this.#forgetZxid(target);
+          refusals = 0;
           this.#expire();
           index = (index + hosts.length - 1) % hosts.length; // a new session on the same server
           continue;
         }
+        if (error instanceof HandshakeRefused && this.#lastZxid > 0n) refusals = probe ? 0 : refusals + 1;
         failures++;
         this.#c.logger?.warn("ZooKeeper connection failed", {
           server: `${target.host}:${target.port}`,
@@ -206,6 +216,7 @@ export class Session {
         continue;
       }
       if (stop.aborted) return conn.close(new ProtocolError("Session closed"));
+      refusals = 0;
       const since = Date.now();
       this.#conn = conn;
       this.#state = "connected";
@@ -234,7 +245,16 @@ export class Session {
     }
   }
 
-  async #open(host: string, port: number, stop: AbortSignal): Promise<Connection> {
+  /** The servers' history no longer holds the zxid last seen: start over from theirs. */
+  #forgetZxid(target: { host: string; port: number }): void {
+    this.#c.logger?.warn("ZooKeeper servers refused the last zxid seen: their data was lost", {
+      server: `${target.host}:${target.port}`,
+      lastZxid: `0x${this.#lastZxid.toString(16)}`,
+    });
+    this.#lastZxid = 0n;
+  }
+
+  async #open(host: string, port: number, stop: AbortSignal, withoutZxid: boolean): Promise<Connection> {
     const dl = deadline(this.#c.connectTimeout, stop);
     try {
       const connect = this.#c.connect ?? (this.#connect ??= await detectConnect());
@@ -248,7 +268,7 @@ export class Session {
       try {
         if (dl.signal.aborted) throw dl.signal.reason;
         const h = await conn.handshake({
-          lastZxid: this.#lastZxid,
+          lastZxid: withoutZxid ? 0n : this.#lastZxid,
           timeout: this.#c.sessionTimeout,
           sessionId: this.#sessionId,
           passwd: this.#passwd,

@@ -92,7 +92,11 @@ const bytes = (data: Uint8Array | string | undefined) =>
  * server of the list; on connection loss it moves to the next server and resumes the session (its
  * ephemeral nodes survive) as long as that happens within the session timeout; on session expiry it
  * dispatches `expired`, starts a new session and goes on (registrars recreate their nodes, instancers
- * re-arm their watches). Pings go out every third of the negotiated timeout; a server silent for two
+ * re-arm their watches). A server that lost its data (restored empty) hangs up on a client that has
+ * seen a later zxid than it holds, for good; once every server has hung up on the connect request,
+ * the client asks once without that zxid, and a server that no longer knows the session makes that
+ * an expiry like any other (one that is merely not serving hangs up again, and the session is kept).
+ * Pings go out every third of the negotiated timeout; a server silent for two
  * thirds of it is dropped. Every call has a timeout and a signal; calls made while reconnecting wait
  * for the connection within their timeout. Calls in flight when a connection drops fail with
  * `CONNECTIONLOSS` (their effect is unknown). Errors from the server are {@linkcode ZkError}s.

@@ -45,6 +45,8 @@ export class FakeZkServer {
   #zxid = 1n;
   /** Applied to the next request (not handshake, not ping). */
   misbehave: Misbehaviour | undefined;
+  /** False: hang up on every connect request unanswered, as a server that is not serving does. */
+  serving = true;
   /** Session timeout granted; default: what the client asks for. */
   grantTimeout: number | undefined;
   /** Every connect request seen: the session id asked for (0n = new). */
@@ -75,6 +77,26 @@ export class FakeZkServer {
   /** Expires every session: ephemeral nodes go, connections drop, resumes are refused. */
   expireSessions(): void {
     for (const s of [...this.#sessions.values()]) this.#expire(s);
+  }
+
+  /**
+   * Loses every node, session and watch and starts the history over (a server restarted on an empty
+   * data dir); open connections drop. Like ZooKeeper it then refuses, unanswered, a client that has
+   * seen a newer zxid than its own.
+   */
+  wipe(): void {
+    this.dropConnections();
+    this.#sessions.clear();
+    this.#childWatches.clear();
+    this.#dataWatches.clear();
+    this.nodes.clear();
+    this.nodes.set("/", blank(0n));
+    this.#zxid = 1n;
+  }
+
+  /** The last zxid the server gave out. */
+  get zxid(): bigint {
+    return this.#zxid;
   }
 
   /** Stops listening and drops everything; waits for its tasks. */
@@ -155,11 +177,13 @@ export class FakeZkServer {
   async #handle(c: Conn, r: Reader): Promise<void> {
     if (c.session === undefined) {
       r.int();
-      r.long();
+      const lastZxid = r.long();
       const timeout = r.int();
       const id = r.long();
       const passwd = r.buffer() ?? new Uint8Array(16);
       this.connects.push(id);
+      // ZooKeeper: "Refusing session request ... as it has seen zxid ..., our last zxid is ...".
+      if (!this.serving || lastZxid > this.#zxid) return this.#closeConn(c);
       let s = id === 0n ? undefined : this.#sessions.get(id);
       if (id !== 0n && (s === undefined || !same(s.passwd, passwd))) {
         await this.#write(c, new Writer().int(0).int(0).long(0n).buffer(new Uint8Array(16)).finish());

@@ -416,6 +416,8 @@ export const standalone = {
   resume: (): Promise<string> => zkScript("resume"),
   /** Clean stop, `seconds` down, start again on the same data. */
   restart: (seconds = 0): Promise<string> => zkScript("restart", String(seconds)),
+  /** Clean stop, delete the data dir, start on empty data: every node and session gone, zxid 0. */
+  wipe: (): Promise<string> => zkScript("wipe"),
 };
 
 /** Ensemble members 1-3 (member N serves the Nth address of SD_ZK_ENSEMBLE). */

@@ -229,3 +229,65 @@ Deno.test("ZkClient turns a call that the server leaves unanswered into a ZkErro
     await server.close();
   }
 });
+
+/** Polls `check` every 5 ms; rejects naming `what` after `ms` (a hung client fails, not hangs). */
+async function until(what: string, check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("ZkClient treats the session as expired when every server refuses the zxid it has seen (data loss), and starts over", async () => {
+  const server = new FakeZkServer();
+  const zk = client(server.address, { backoff: { initial: 5, max: 20 } });
+  try {
+    await zk.ensurePath("/services/api");
+    await zk.create("/services/api/n", "10.0.0.1:80", { mode: "ephemeral" });
+    for (let i = 0; i < 20; i++) await zk.exists("/services/api"); // the zxid seen well above a fresh server's
+    const old = zk.sessionId;
+    const watched: string[] = [];
+    await zk.getChildren("/services/api", { watch: (e) => watched.push(e.type) });
+    const expired: string[] = [];
+    zk.addEventListener("expired", (e) => expired.push((e as ZkSessionEvent).sessionId));
+    const connectsBefore = server.connects.length;
+    server.wipe();
+    await until("the expired event", () => expired.length > 0);
+    assert.deepEqual(expired, [old]);
+    assert.deepEqual(watched, ["lost"]);
+    // On a fresh server: a new session, and it works (nothing hangs on the old zxid).
+    assert.deepEqual(await zk.getChildren("/"), []);
+    assert.notEqual(zk.sessionId, old);
+    await zk.create("/again", "x", { mode: "ephemeral" });
+    // Refused once with the old zxid and session, asked once more without the zxid (answered: the
+    // session is unknown), then a new session.
+    assert.deepEqual(server.connects.slice(connectsBefore), [BigInt(`0x${old}`), BigInt(`0x${old}`), 0n]);
+  } finally {
+    await zk.close();
+    await server.close();
+  }
+});
+
+Deno.test("ZkClient keeps its session while the servers hang up because they are not serving", async () => {
+  const server = new FakeZkServer();
+  const zk = client(server.address, { backoff: { initial: 5, max: 10 } });
+  try {
+    await zk.create("/e", "x", { mode: "ephemeral" });
+    const id = zk.sessionId;
+    let expired = 0;
+    zk.addEventListener("expired", () => expired++);
+    server.serving = false;
+    const before = server.connects.length;
+    server.dropConnections();
+    await until("six refused connects", () => server.connects.length >= before + 6);
+    assert.equal(expired, 0);
+    server.serving = true;
+    await zk.ready();
+    assert.equal(zk.sessionId, id);
+    assert.ok(server.nodes.has("/e"));
+  } finally {
+    await zk.close();
+    await server.close();
+  }
+});
