@@ -21,3 +21,5 @@ export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } fro
 export { type DetailedEndpointer, Rfc2782Balancer, type Rfc2782BalancerOptions } from "./rfc2782.ts";
 export { SlowStart, type SlowStartOptions } from "./slow_start.ts";
 export { WeightedBalancer, type WeightedBalancerOptions } from "./weighted.ts";
+export { LeastRequestBalancer, type LeastRequestBalancerOptions } from "./least_request.ts";
+export { PeakEwmaBalancer, type PeakEwmaBalancerOptions } from "./peak_ewma.ts";
