@@ -23,3 +23,8 @@ export { SlowStart, type SlowStartOptions } from "./slow_start.ts";
 export { WeightedBalancer, type WeightedBalancerOptions } from "./weighted.ts";
 export { LeastRequestBalancer, type LeastRequestBalancerOptions } from "./least_request.ts";
 export { PeakEwmaBalancer, type PeakEwmaBalancerOptions } from "./peak_ewma.ts";
+export {
+  type InnerBalancerFactory,
+  OutlierEjectionBalancer,
+  type OutlierEjectionOptions,
+} from "./outlier.ts";
