@@ -1,7 +1,7 @@
 // Turning Eureka instances into instance strings with details, for both instancers; internal.
 import { joinHostPort } from "../_host.ts";
 import type { InstanceInput } from "../_event.ts";
-import { describe } from "../errors.ts";
+import { describe, RegistryRejectedError } from "../errors.ts";
 import type { HealthStatus, Logger } from "../types.ts";
 import type { EurekaInstance, EurekaInstanceStatus } from "./client.ts";
 
@@ -138,4 +138,14 @@ export function toInstances(
     out.push(entry);
   }
   return out;
+}
+
+/** What a 404 for an application is when it counts as an error (pull mode, and the instancer's grace). */
+export function notFoundError(app: string): RegistryRejectedError {
+  return new RegistryRejectedError(
+    `Eureka knows no instance of application ${
+      JSON.stringify(app)
+    } (HTTP 404): none registered, or the server restarted and they have not registered again yet`,
+    404,
+  );
 }

@@ -9,13 +9,27 @@ import { requireFunction, requireMethod, requireNumber, requireSignal, requireSt
 import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../types.ts";
-import { type EurekaSelectOptions, type Selection, selection, toInstances } from "./_select.ts";
+import {
+  type EurekaSelectOptions,
+  notFoundError,
+  type Selection,
+  selection,
+  toInstances,
+} from "./_select.ts";
 import type { EurekaClient } from "./client.ts";
 
 /** Options for {@linkcode EurekaInstancer}. */
 export interface EurekaInstancerOptions extends EurekaSelectOptions {
   /** Milliseconds between polls, each stretched by up to 10% at random. Default: 30,000. */
   interval?: number;
+  /**
+   * How long, in ms, a 404 for an application that had instances counts as an error (the last good
+   * set kept, polls at the normal interval) before it counts as no instances. A restarted server
+   * knows nobody until each registrar's next heartbeat, so set it to their renewal interval if it is
+   * not Eureka's default. `0`: a 404 is no instances at once. Default: 30,000 (one heartbeat at
+   * Eureka's default renewal interval).
+   */
+  notFoundGrace?: number;
   /** Pause after failed polls: capped exponential with jitter. Default: `{ initial: 1000, max: 30000, multiplier: 2 }`. */
   backoff?: Partial<BackoffOptions>;
   /** Random source in [0, 1) for jitter. Default: `Math.random`. */
@@ -40,9 +54,13 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 1000, max: 30_000, multiplier
  * {@linkcode EUREKA_META_KEYS}: `eureka.status` (the raw status), `eureka.app`, `eureka.hostName`,
  * `eureka.vipAddress` and `eureka.secureVipAddress`.
  *
- * A 404 for the application means the server knows no instance of it (they all deregistered or
- * expired): that is an empty set, not an error, so endpointers drop the gone instances (the client
- * checks once per server that such a 404 does not come from a wrong base path). Any other
+ * A 404 for the application means the server knows no instance of it: they all deregistered or
+ * expired, or the server restarted and they have not registered again yet (until their next
+ * heartbeat). So a 404 for an application that had instances is an error event that keeps the last
+ * good set for `notFoundGrace` (polls go on at the normal interval), and only then an empty set that
+ * drops the gone instances; with no instances before, it is an empty set at once. Pull mode's
+ * `eurekaLookup` makes a 404 an error by default, bounded there by `staleIfError`. (The
+ * client checks once per server that such a 404 does not come from a wrong base path.) Any other
  * failure (unreachable, 5xx, garbage, timeout) is an error event that leaves the last good state in
  * every endpointer, followed by retries with capped, jittered backoff.
  *
@@ -78,6 +96,7 @@ export class EurekaInstancer extends BackgroundInstancer {
   readonly #app: string;
   readonly #select: Selection;
   readonly #interval: number;
+  readonly #grace: number;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
   readonly #logger: Logger | undefined;
@@ -97,6 +116,7 @@ export class EurekaInstancer extends BackgroundInstancer {
     this.#app = requireString(app, "app");
     this.#select = selection(options);
     this.#interval = requireNumber(options.interval ?? 30_000, "options.interval", { min: 1 });
+    this.#grace = requireNumber(options.notFoundGrace ?? 30_000, "options.notFoundGrace", { min: 0 });
     this.#backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     this.#random = options.random ?? Math.random;
@@ -126,13 +146,30 @@ export class EurekaInstancer extends BackgroundInstancer {
   async #run(): Promise<void> {
     const stopped = this.stopSignal;
     let failures = 0;
+    let had = false; // the last set published had instances
+    let missingSince: number | undefined; // the first 404 of the current run of them
     while (!stopped.aborted) {
       let wait: number;
       try {
-        const { instances } = await this.lookup({ signal: stopped });
-        this.update({ instances });
+        const app = await this.#client.getApplication(this.#app, { signal: stopped });
         failures = 0;
         wait = this.#interval * (1 + 0.1 * this.#random());
+        if (app === undefined && had && this.#grace > 0) {
+          missingSince ??= Date.now();
+          if (Date.now() - missingSince < this.#grace) {
+            this.#logger?.warn("Eureka knows no instance of the application; keeping the last good state", {
+              app: this.#app,
+              graceLeft: this.#grace - (Date.now() - missingSince),
+            });
+            this.update({ error: notFoundError(this.#app) });
+            await delay(wait, stopped).catch(() => {});
+            continue;
+          }
+        }
+        if (app !== undefined) missingSince = undefined;
+        const instances = app === undefined ? [] : toInstances(app.instances, this.#select, this.#logger);
+        this.update({ instances });
+        had = instances.length > 0;
       } catch (error) {
         if (stopped.aborted) return;
         failures++;

@@ -4,11 +4,11 @@
  * @module
  */
 import { requireMethod, requireString } from "../_validate.ts";
-import { describe, RegistryRejectedError } from "../errors.ts";
+import { describe } from "../errors.ts";
 import type { Lookup } from "../pull_instancer.ts";
 import type { Logger } from "../types.ts";
 import type { EurekaClient } from "./client.ts";
-import { type EurekaSelectOptions, selection, toInstances } from "./_select.ts";
+import { type EurekaSelectOptions, notFoundError, selection, toInstances } from "./_select.ts";
 
 /** Options for {@linkcode eurekaLookup}: the selection of {@linkcode EurekaInstancer}, and what a 404 means. */
 export interface EurekaLookupOptions extends EurekaSelectOptions {
@@ -17,8 +17,9 @@ export interface EurekaLookupOptions extends EurekaSelectOptions {
    * {@linkcode RegistryRejectedError} (status 404), so that a {@linkcode PullInstancer} keeps serving
    * the last good set within its `staleIfError`, as right after a server restart, before the
    * instances have registered again (up to one heartbeat, 30 s by default). `"empty"`: an empty set,
-   * as {@linkcode EurekaInstancer} publishes, so that endpoints go as soon as the last instance has
-   * deregistered. Default: `"error"`.
+   * so that endpoints go as soon as the last instance has deregistered. {@linkcode EurekaInstancer}
+   * does the same in watch mode: a 404 for an application that had instances is an error for its
+   * `notFoundGrace`, then an empty set. Default: `"error"`.
    */
   notFound?: "error" | "empty";
   /** Receives skipped instances (no usable address or port). Default: silent. */
@@ -85,12 +86,7 @@ export function eurekaLookup(client: EurekaClient, app: string, options: EurekaL
     const found = await client.getApplication(app, { signal });
     if (found === undefined) {
       if (notFound === "empty") return { instances: [], ttl: undefined };
-      throw new RegistryRejectedError(
-        `Eureka knows no instance of application ${
-          JSON.stringify(app)
-        } (HTTP 404): none registered, or the server restarted and they have not registered again yet`,
-        404,
-      );
+      throw notFoundError(app);
     }
     return { instances: toInstances(found.instances, select, logger), ttl: undefined };
   };

@@ -70,10 +70,71 @@ Deno.test("EurekaInstancer times out a stalled server (headers or body) and reco
   }
 });
 
-Deno.test("EurekaInstancer turns a 404 for the application into an empty set, by design", async () => {
+Deno.test("EurekaInstancer keeps the last good set through a restarted server's 404 until the instances register again", async () => {
   const fake = new FakeEureka();
   fake.put(inst(1));
-  await withInstancer(fake, {}, async ({ clock, events, times }) => {
+  fake.put(inst(2));
+  await withInstancer(fake, {}, async ({ clock, events, instancer, times }) => {
+    const endpointer = new DefaultEndpointer(
+      instancer,
+      (instance) => ({ endpoint: () => Promise.resolve(instance) }),
+    );
+    try {
+      await clock.tickAsync(0);
+      fake.restart(); // the new server knows nobody: 404 for the application
+      let emptySeen = false;
+      for (let t = 0; t < 2600; t += 100) {
+        await clock.tickAsync(100);
+        if (endpointer.endpoints().length === 0) emptySeen = true;
+      }
+      // One registrar is back after 2.6 s, the other after 3.6 s (their next heartbeats).
+      fake.put(inst(1));
+      await clock.tickAsync(1000);
+      fake.put(inst(2));
+      await clock.tickAsync(1000);
+      assert.equal(emptySeen, false, "the endpointer was never empty");
+      assert.deepStrictEqual(events, [
+        "[10.0.0.1:8080,10.0.0.2:8080]",
+        "error:RegistryRejectedError",
+        "[10.0.0.1:8080]",
+        "[10.0.0.1:8080,10.0.0.2:8080]",
+      ]);
+      // The normal interval throughout (a 404 is an answer, not a failure to back off from).
+      assert.deepStrictEqual(times(ROUTE), [0, 1000, 2000, 3000, 4000]);
+    } finally {
+      endpointer.close();
+    }
+  });
+});
+
+Deno.test("EurekaInstancer counts a 404 as no instances once the grace is over, and at once with none before", async () => {
+  const fake = new FakeEureka();
+  fake.put(inst(1));
+  await withInstancer(fake, { notFoundGrace: 3000 }, async ({ clock, events, raw }) => {
+    await clock.tickAsync(0);
+    fake.remove("users", "users-1");
+    await clock.tickAsync(3000); // 404 at 1 s (the grace starts), 2 s and 3 s: still an error
+    assert.deepStrictEqual(events, ["[10.0.0.1:8080]", "error:RegistryRejectedError"]);
+    assert.match(raw[1]!.error!.message, /^Eureka knows no instance of application "users" \(HTTP 404\)/);
+    await clock.tickAsync(1000); // 4 s: the grace (from 1 s) is over
+    assert.deepStrictEqual(events, ["[10.0.0.1:8080]", "error:RegistryRejectedError", "[]"]);
+    fake.put(inst(2));
+    await clock.tickAsync(1000);
+    fake.remove("users", "users-2");
+    await clock.tickAsync(1000); // a new run of 404s gets a new grace
+    assert.deepStrictEqual(events.slice(3), ["[10.0.0.2:8080]", "error:RegistryRejectedError"]);
+  });
+  const unknown = new FakeEureka();
+  await withInstancer(unknown, {}, async ({ clock, events }) => {
+    await clock.tickAsync(0);
+    assert.deepStrictEqual(events, ["[]"], "no instances before: a 404 is an empty set at once");
+  });
+});
+
+Deno.test("EurekaInstancer with notFoundGrace 0 turns a 404 for the application into an empty set at once", async () => {
+  const fake = new FakeEureka();
+  fake.put(inst(1));
+  await withInstancer(fake, { notFoundGrace: 0 }, async ({ clock, events, times }) => {
     await clock.tickAsync(0);
     fake.script(ROUTE, "notFound");
     await clock.tickAsync(2000);

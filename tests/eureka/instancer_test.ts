@@ -143,10 +143,10 @@ Deno.test("EurekaInstancer brackets IPv6 addresses and can use host names or sec
   });
 });
 
-Deno.test("EurekaInstancer treats a 404 for the application as no instances, not as an error", async () => {
+Deno.test("EurekaInstancer with notFoundGrace 0 treats a 404 for the application as no instances, not as an error", async () => {
   const fake = new FakeEureka();
   fake.put(inst(1));
-  await withInstancer(fake, {}, async ({ clock, events }) => {
+  await withInstancer(fake, { notFoundGrace: 0 }, async ({ clock, events }) => {
     await clock.tickAsync(0);
     fake.remove("users", "users-1");
     await clock.tickAsync(1000);
