@@ -28,3 +28,4 @@ export {
   OutlierEjectionBalancer,
   type OutlierEjectionOptions,
 } from "./outlier.ts";
+export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
