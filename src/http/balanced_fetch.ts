@@ -5,7 +5,8 @@
  */
 import { requireMethod } from "../_validate.ts";
 import type { Balancer } from "../lb/balancer.ts";
-import { retry, type RetryCallback, type RetryOptions } from "../lb/retry.ts";
+import { type RetryCallback, type RetryOptions, retrySettings, runRetry } from "../lb/retry.ts";
+import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
 
 /** Options for {@linkcode balancedFetch}. */
 export interface BalancedFetchOptions
@@ -32,6 +33,11 @@ const BASE = "http://service.invalid";
  * is ignored: `"/users/1"` and `"http://payments/users/1"` both mean path `/users/1`. If every attempt
  * answers with a retryable status, the last such response is returned; other failures reject with a
  * `RetryError`, and an aborted `init.signal` rejects with its reason.
+ *
+ * A string or `URL` input is parsed once; with an `init` of at most `method`, `headers` and `signal`
+ * (no body), httpFactory endpoints get the request without a `Request` object being built, and other
+ * endpoints get one `Request` per call, shared by its attempts. With default options a call sets one
+ * timer (the overall deadline, which also bounds httpFactory's longer header timeout).
  *
  * @param balancer Picks an endpoint per attempt.
  * @param options Retry settings.
@@ -78,18 +84,91 @@ export function balancedFetch(
       response.body?.cancel().catch(() => {});
     },
   };
-  const retrying = retry(balancer, shared);
-  const once = retry(balancer, { ...shared, attempts: 1 });
+  const retrying = retrySettings(balancer, shared);
+  const once = retrySettings(balancer, { ...shared, attempts: 1 });
+  const retryAll = Boolean(options.retryNonIdempotent);
 
   return (input, init) => {
-    let request: Request;
+    let call: Call;
+    let caller: AbortSignal | undefined;
     try {
-      if (input instanceof Request) request = init === undefined ? input : new Request(input, init);
-      else request = new Request(new URL(String(input), BASE), init);
+      if (input instanceof Request) {
+        const request = init === undefined ? input : new Request(input, init);
+        call = {
+          path: pathOf(request.url),
+          request,
+          method: request.method,
+          headers: undefined,
+          url: undefined,
+          init,
+        };
+        caller = request.signal;
+      } else {
+        // Parsed once; the endpoint joins its origin to the path and query.
+        const url = new URL(String(input), BASE);
+        const method = init === undefined ? "GET" : simpleMethod(init);
+        if (method === undefined) {
+          // Anything beyond method, headers and signal goes through Request for its checks and copying.
+          const request = new Request(url, init);
+          call = {
+            path: url.pathname + url.search,
+            request,
+            method: request.method,
+            headers: undefined,
+            url,
+            init,
+          };
+          caller = request.signal;
+        } else {
+          const headers = init?.headers == null
+            ? undefined
+            : init.headers instanceof Headers
+            ? init.headers
+            : new Headers(init.headers);
+          call = { path: url.pathname + url.search, request: undefined, method, headers, url, init };
+          caller = init?.signal ?? undefined;
+        }
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    const call = options.retryNonIdempotent || IDEMPOTENT.has(request.method) ? retrying : once;
-    return call(request, { signal: request.signal });
+    const settings = retryAll || IDEMPOTENT.has(call.method) ? retrying : once;
+    return runRetry(balancer, settings, call, caller, invoke);
   };
+}
+
+/** An {@linkcode Outgoing} that can still become a `Request` for endpoints that are not httpFactory's. */
+interface Call extends Outgoing {
+  /** The parsed input URL, when the input was not a Request. */
+  readonly url: URL | undefined;
+  /** The caller's init. */
+  readonly init: RequestInit | undefined;
+  /** Made on first need, then reused by every attempt. */
+  made?: Request;
+}
+
+// Methods that `Request` upper-cases; any other goes through `Request` for its checks.
+const NORMAL_METHODS = new Map(
+  ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].flatMap((m) => [[m, m], [m.toLowerCase(), m]]),
+);
+const SIMPLE_KEYS = new Set(["method", "headers", "signal", "body"]);
+
+/**
+ * The normalised method of an init that holds only a method, headers, a signal and no body, so that
+ * no `Request` needs building; `undefined` for any other init.
+ */
+function simpleMethod(init: RequestInit): string | undefined {
+  for (const key in init) if (!SIMPLE_KEYS.has(key)) return undefined;
+  if (init.body != null) return undefined;
+  if (init.signal != null && !(init.signal instanceof AbortSignal)) return undefined;
+  if (init.method === undefined) return "GET";
+  return typeof init.method === "string" ? NORMAL_METHODS.get(init.method) : undefined;
+}
+
+function invoke(endpoint: SendingEndpoint, call: Call, signal: AbortSignal | undefined): Promise<Response> {
+  const send = endpoint[SEND];
+  if (send !== undefined) return send(call, signal);
+  // Any other endpoint gets a Request, as before: one per call, shared by its attempts.
+  const request = call.request ?? (call.made ??= new Request(call.url!, call.init));
+  return endpoint(request, signal === undefined ? {} : { signal });
 }

@@ -5,7 +5,9 @@
  */
 import { deadline } from "../_async.ts";
 import { requireFunction, requireNumber } from "../_validate.ts";
-import type { Endpoint, EndpointOptions, Factory } from "../types.ts";
+import { boundOf } from "../_signal_bound.ts";
+import type { EndpointOptions, Factory } from "../types.ts";
+import { type Outgoing, pathOf, SEND, type Send, type SendingEndpoint } from "./_send.ts";
 
 /** A `fetch`-compatible function. */
 export type FetchFunction = (input: Request | URL | string, init?: RequestInit) => Promise<Response>;
@@ -20,7 +22,8 @@ export interface HttpFactoryOptions {
   fetch?: FetchFunction;
   /**
    * Milliseconds to wait for response headers before the attempt fails with a `TimeoutError`. The
-   * caller's signal still governs reading the body. Default: 30,000.
+   * caller's signal still governs reading the body. No timer is set when the call's signal comes from
+   * `retry` or `balancedFetch` with a deadline no longer than this one. Default: 30,000.
    */
   timeout?: number;
 }
@@ -77,27 +80,41 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
     } catch {
       throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
     }
-    const endpoint: Endpoint<Request, Response> = async (request, callOptions: EndpointOptions = {}) => {
-      const source = new URL(request.url);
-      const target = `${origin}${prefix}${source.pathname}${source.search}`;
-      const body = request.body === null ? null : await request.clone().arrayBuffer();
-      // The timer bounds the wait for headers only. The caller's signal is linked directly, not as the
+    const base = origin + prefix;
+    const send: Send = async (outgoing, caller) => {
+      const request = outgoing.request;
+      const body = request === undefined || request.body === null
+        ? null
+        : await request.clone().arrayBuffer();
+      // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
+      // abort sooner anyway (retry's deadline). The caller's signal is linked directly, not as the
       // deadline's parent (clear() would unlink it), so that it still governs reading the body.
-      const limit = deadline(timeout);
-      const caller = callOptions.signal;
-      const signal = caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
+      const limit = timeout === Infinity || boundOf(caller) <= timeout ? undefined : deadline(timeout);
+      let signal = caller;
+      if (limit !== undefined) {
+        signal = caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
+      }
+      const init: RequestInit = request === undefined
+        ? { method: outgoing.method }
+        : { method: request.method, headers: request.headers, body, redirect: request.redirect };
+      if (request === undefined && outgoing.headers !== undefined) init.headers = outgoing.headers;
+      if (signal !== undefined) init.signal = signal;
       try {
-        return await fetchImpl(target, {
-          method: request.method,
-          headers: request.headers,
-          body,
-          redirect: request.redirect,
-          signal,
-        });
+        return await fetchImpl(base + outgoing.path, init);
       } finally {
-        limit.clear();
+        limit?.clear();
       }
     };
+    const endpoint: SendingEndpoint = (request, callOptions?: EndpointOptions) => {
+      let outgoing: Outgoing;
+      try {
+        outgoing = { path: pathOf(request.url), request, method: request.method, headers: undefined };
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return send(outgoing, callOptions?.signal);
+    };
+    endpoint[SEND] = send;
     return { endpoint };
   };
 }

@@ -8,6 +8,7 @@ import { requireFunction, requireMethod, requireNumber, requireSignal } from "..
 import { RetryError, SdError } from "../errors.ts";
 import type { Endpoint, EndpointOptions } from "../types.ts";
 import type { Balancer, CallHandle } from "./balancer.ts";
+import { markBound } from "../_signal_bound.ts";
 
 export type { BackoffOptions };
 
@@ -62,6 +63,10 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 10, max: 1000, multiplier: 2 
  * aborts (the call then rejects at once with the caller's reason, like `fetch`) or when the overall
  * deadline passes (the call then rejects with a {@linkcode RetryError} whose code is
  * `ERR_DEADLINE_EXCEEDED`). When attempts run out, the {@linkcode RetryError} lists every attempt's error.
+ * A call allocates only what it needs: with no deadline (`timeout: Infinity` and no `attemptTimeout`)
+ * and no caller's signal, endpoints get no signal and no timer is set; otherwise one timer per finite
+ * deadline, and a combined signal only when the caller's signal and a deadline must both reach the
+ * endpoint. Nothing is left behind once the call settles.
  * A balancer that implements {@linkcode Balancer.begin} hears of every attempt: `begin` just before it
  * starts, and `end` with `"success"`, `"retryable"` (a value `retryResult` marked), `"error"` (a throw or
  * a deadline) or `"cancelled"` (the caller's signal) once it settles or is abandoned.
@@ -93,6 +98,70 @@ export function retry<Req, Res>(
   balancer: Balancer<Req, Res>,
   options: RetryOptions<Res> = {},
 ): Endpoint<Req, Res> {
+  const settings = retrySettings(balancer, options);
+  return (request: Req, callOptions?: EndpointOptions): Promise<Res> => {
+    const caller = callOptions?.signal;
+    try {
+      requireSignal(caller, "signal");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return runRetry(balancer, settings, request, caller, callEndpoint);
+  };
+}
+
+/** The validated options of a retrying call. Internal (shared with `balancedFetch`). */
+export interface RetrySettings<Res> {
+  /** Total attempts. */
+  readonly attempts: number;
+  /** Overall deadline in ms, or `Infinity`. */
+  readonly timeout: number;
+  /** Per-attempt deadline in ms, or `Infinity`. */
+  readonly attemptTimeout: number;
+  /** See {@linkcode RetryOptions.shouldRetry}. */
+  readonly shouldRetry: RetryCallback | undefined;
+  /** The pause before each retry; `undefined` for none. */
+  readonly backoff: BackoffOptions | undefined;
+  /** The jitter's random source. */
+  readonly random: () => number;
+  /** See {@linkcode RetryOptions.retryResult}. */
+  readonly retryResult: ((result: Res) => boolean) | undefined;
+  /** See {@linkcode RetryOptions.discard}. */
+  readonly discard: ((result: Res) => void) | undefined;
+}
+
+/**
+ * How one attempt calls the endpoint the balancer picked, with the attempt's signal (`undefined` when
+ * nothing can abort it). Internal: `retry` calls the endpoint, `balancedFetch` may take a faster route.
+ */
+export type Invoke<Req, Res, Call> = (
+  endpoint: Endpoint<Req, Res>,
+  call: Call,
+  signal: AbortSignal | undefined,
+) => Promise<Res>;
+
+const NO_OPTIONS: EndpointOptions = Object.freeze({});
+
+function callEndpoint<Req, Res>(
+  endpoint: Endpoint<Req, Res>,
+  request: Req,
+  signal: AbortSignal | undefined,
+): Promise<Res> {
+  return endpoint(request, signal === undefined ? NO_OPTIONS : { signal });
+}
+
+/**
+ * Validates `retry` options. Internal (shared with `balancedFetch`).
+ *
+ * @param balancer Must have an `endpoint` method.
+ * @param options The options to check.
+ * @returns The settings with defaults filled in.
+ * @throws {TypeError | RangeError} If an option is invalid.
+ */
+export function retrySettings<Req, Res>(
+  balancer: Balancer<Req, Res>,
+  options: RetryOptions<Res>,
+): RetrySettings<Res> {
   requireMethod(balancer, "endpoint", "balancer");
   const attempts = requireNumber(options.attempts ?? 3, "options.attempts", { min: 1, integer: true });
   const timeout = requireNumber(options.timeout ?? 10_000, "options.timeout", { finite: false });
@@ -112,100 +181,134 @@ export function retry<Req, Res>(
   const { retryResult, discard } = options;
   if (retryResult !== undefined) requireFunction(retryResult, "options.retryResult");
   if (discard !== undefined) requireFunction(discard, "options.discard");
+  return { attempts, timeout, attemptTimeout, shouldRetry, backoff, random, retryResult, discard };
+}
 
-  return async (request: Req, callOptions: EndpointOptions = {}): Promise<Res> => {
-    const caller = callOptions.signal;
-    requireSignal(caller, "signal");
-    if (caller?.aborted) throw caller.reason;
-    const overall = deadline(timeout, caller);
-    const errors: unknown[] = [];
-    const tried = new Set<Endpoint<Req, Res>>();
-    let kept: { result: Res } | undefined;
-    const drop = () => {
-      if (kept !== undefined) discard?.(kept.result);
-      kept = undefined;
-    };
-    try {
-      for (let attempt = 1;; attempt++) {
-        let error: unknown;
-        const per = deadline(attemptTimeout, overall.signal);
-        let handle: CallHandle | undefined;
+/**
+ * Runs one retrying call. Allocates only what the call needs: a controller and one timer for a finite
+ * `timeout`, a second pair only for a finite `attemptTimeout`, a combined signal only when the caller's
+ * signal and a deadline must both reach the endpoint, and nothing at all without a deadline or a
+ * caller's signal. Internal (shared with `balancedFetch`); the caller's signal is already validated.
+ *
+ * @param balancer Supplies an endpoint per attempt.
+ * @param s The settings.
+ * @param call The request, handed to `invoke` unchanged.
+ * @param caller The caller's signal.
+ * @param invoke Calls one endpoint.
+ * @returns The result.
+ */
+export async function runRetry<Req, Res, Call>(
+  balancer: Balancer<Req, Res>,
+  s: RetrySettings<Res>,
+  call: Call,
+  caller: AbortSignal | undefined,
+  invoke: Invoke<Req, Res, Call>,
+): Promise<Res> {
+  if (caller?.aborted) throw caller.reason;
+  const overall = s.timeout === Infinity ? undefined : deadline(s.timeout, caller);
+  // Aborts when the whole call must end: the caller's abort or the overall deadline.
+  const ending = overall === undefined ? caller : overall.signal;
+  // What an attempt's endpoint gets without an attempt deadline. The caller's signal is linked to it
+  // directly, not only through `overall` (whose clear() unlinks it), so that a returned value (a
+  // streamed body) stays abortable by the caller after the call returns.
+  let shared: AbortSignal | undefined = ending;
+  if (overall !== undefined) {
+    if (caller !== undefined) shared = AbortSignal.any([caller, overall.signal]);
+    markBound(shared!, s.timeout);
+  }
+  const { retryResult, discard, shouldRetry } = s;
+  let errors: unknown[] | undefined;
+  let tried: Set<Endpoint<Req, Res>> | undefined;
+  let kept = false;
+  let keptResult: Res | undefined;
+  try {
+    for (let attempt = 1;; attempt++) {
+      let error: unknown;
+      const per = s.attemptTimeout === Infinity ? undefined : deadline(s.attemptTimeout, ending);
+      let handle: CallHandle | undefined;
+      try {
+        const endpoint = balancer.endpoint(tried);
+        if (s.attempts > 1) (tried ??= new Set()).add(endpoint);
+        let signal = shared;
+        if (per !== undefined) {
+          signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);
+          markBound(signal, Math.min(s.attemptTimeout, s.timeout));
+        }
+        if (balancer.begin !== undefined) handle = balancer.begin(endpoint);
+        const pending = invoke(endpoint, call, signal);
+        const watch = per === undefined ? ending : per.signal;
+        const result = watch === undefined ? await pending : await untilAborted(pending, watch, discard);
+        if (kept) discard?.(keptResult!);
+        // Kept before retryResult runs, so that a throwing callback still gets it discarded.
+        kept = true;
+        keptResult = result;
+        const retryable = retryResult !== undefined && retryResult(result);
+        if (handle !== undefined) {
+          const h = handle;
+          handle = undefined;
+          h.end(retryable ? "retryable" : "success", result);
+        }
+        if (!retryable) {
+          kept = false;
+          return result;
+        }
+        error = new SdError(
+          "ERR_RETRYABLE_RESULT",
+          `Attempt ${attempt} returned a result marked for retry`,
+        );
+      } catch (thrown) {
+        error = thrown;
+        handle?.end(caller?.aborted ? "cancelled" : "error", thrown);
+        if (kept) discard?.(keptResult!);
+        kept = false;
+      } finally {
+        per?.clear();
+      }
+      if (ending?.aborted) {
+        // The attempt in flight was cut short; the deadline is its error.
+        if (!caller?.aborted) (errors ??= []).push(ending.reason);
+        break;
+      }
+      (errors ??= []).push(error);
+      let go = attempt < s.attempts;
+      let final: unknown = error;
+      if (shouldRetry !== undefined) {
         try {
-          const endpoint = balancer.endpoint(tried);
-          tried.add(endpoint);
-          // Also linked to the caller directly: per.clear() unlinks it, yet a returned value (a streamed
-          // body) must stay abortable by the caller after the call returns.
-          const signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);
-          if (balancer.begin !== undefined) handle = balancer.begin(endpoint);
-          const result = await untilAborted(endpoint(request, { signal }), per.signal, discard);
-          drop();
-          // Kept before retryResult runs, so that a throwing callback still gets it discarded.
-          kept = { result };
-          const retryable = retryResult !== undefined && retryResult(result);
-          if (handle !== undefined) {
-            const ending = handle;
-            handle = undefined;
-            ending.end(retryable ? "retryable" : "success", result);
+          const decision = shouldRetry(attempt, error);
+          // After the last attempt the answer may replace the error but never adds an attempt.
+          if (typeof decision === "boolean") go = go && decision;
+          else {
+            go = go && Boolean(decision?.retry);
+            if (!go && decision?.error !== undefined) final = decision.error;
           }
-          if (!retryable) {
-            kept = undefined;
-            return result;
-          }
-          error = new SdError(
-            "ERR_RETRYABLE_RESULT",
-            `Attempt ${attempt} returned a result marked for retry`,
-          );
         } catch (thrown) {
-          error = thrown;
-          handle?.end(caller?.aborted ? "cancelled" : "error", thrown);
-          drop();
-        } finally {
-          per.clear();
-        }
-        if (overall.signal.aborted) {
-          // The attempt in flight was cut short; the deadline is its error.
-          if (!caller?.aborted) errors.push(overall.signal.reason);
-          break;
-        }
-        errors.push(error);
-        let go = attempt < attempts;
-        let final: unknown = error;
-        if (shouldRetry !== undefined) {
-          try {
-            const decision = shouldRetry(attempt, error);
-            // After the last attempt the answer may replace the error but never adds an attempt.
-            if (typeof decision === "boolean") go = go && decision;
-            else {
-              go = go && Boolean(decision?.retry);
-              if (!go && decision?.error !== undefined) final = decision.error;
-            }
-          } catch (thrown) {
-            go = false;
-            final = thrown;
-          }
-        }
-        if (!go) {
-          if (kept !== undefined && final === error) return kept.result;
-          // A kept result that is not returned must still be released (e.g. a response body).
-          drop();
-          throw new RetryError(errors, final);
-        }
-        if (backoff !== undefined) {
-          try {
-            await delay(backoffDelay(attempt, backoff, random), overall.signal);
-          } catch {
-            break;
-          }
+          go = false;
+          final = thrown;
         }
       }
-      // The overall signal aborted: by the caller, or by the deadline.
-      drop();
-      if (caller?.aborted) throw caller.reason;
-      throw new RetryError(errors, overall.signal.reason, true);
-    } finally {
-      overall.clear();
+      if (!go) {
+        if (kept && final === error) return keptResult!;
+        // A kept result that is not returned must still be released (e.g. a response body).
+        if (kept) discard?.(keptResult!);
+        kept = false;
+        throw new RetryError(errors, final);
+      }
+      if (s.backoff !== undefined) {
+        try {
+          await delay(backoffDelay(attempt, s.backoff, s.random), ending);
+        } catch {
+          break;
+        }
+      }
     }
-  };
+    // The call's signal aborted: by the caller, or by the deadline.
+    if (kept) discard?.(keptResult!);
+    kept = false;
+    if (caller?.aborted) throw caller.reason;
+    throw new RetryError(errors ?? [], ending!.reason, true);
+  } finally {
+    overall?.clear();
+  }
 }
 
 /**

@@ -1,0 +1,86 @@
+// deno bench: the CPU the request path adds to one call (#12 item 1), with a stub fetch that answers at
+// once, so that only the library's work is timed. The baseline is the stub fetch called directly.
+// balancedFetch runs over a round robin of 10 httpFactory endpoints, as a gateway would use it.
+import { FixedEndpointer } from "../src/fixed.ts";
+import { balancedFetch } from "../src/http/balanced_fetch.ts";
+import { type FetchFunction, httpFactory } from "../src/http/factory.ts";
+import { retry } from "../src/lb/retry.ts";
+import { RoundRobinBalancer } from "../src/lb/round_robin.ts";
+
+const OK = new Response(null, { status: 200 });
+// Counts calls, so that the work cannot be optimised away.
+export let calls = 0;
+const stub: FetchFunction = () => {
+  calls++;
+  return Promise.resolve(OK);
+};
+
+const instances = Array.from({ length: 10 }, (_, i) => `10.0.0.${i + 1}:8080`);
+function balancer(timeout?: number): RoundRobinBalancer<Request, Response> {
+  const factory = httpFactory(timeout === undefined ? { fetch: stub } : { fetch: stub, timeout });
+  return new RoundRobinBalancer(new FixedEndpointer(instances.map((i) => factory(i, {}).endpoint)));
+}
+
+const api = balancedFetch(balancer());
+const noDeadline = balancedFetch(balancer(Infinity), { timeout: Infinity });
+const caller = new AbortController().signal;
+const request = new Request("http://service/users/1?x=2");
+const endpoint = httpFactory({ fetch: stub })("10.0.0.1:8080", {}).endpoint;
+const plain = retry(new RoundRobinBalancer(new FixedEndpointer([(x: number) => Promise.resolve(x + 1)])));
+
+Deno.bench({
+  name: "stub fetch called directly (baseline)",
+  group: "one call",
+  baseline: true,
+  async fn() {
+    await stub("http://10.0.0.1:8080/users/1?x=2");
+  },
+});
+
+Deno.bench({
+  name: 'balancedFetch("/users/1?x=2"), default options (10 s deadline)',
+  group: "one call",
+  async fn() {
+    await api("/users/1?x=2");
+  },
+});
+
+Deno.bench({
+  name: "balancedFetch, no deadline anywhere (timeout: Infinity)",
+  group: "one call",
+  async fn() {
+    await noDeadline("/users/1?x=2");
+  },
+});
+
+Deno.bench({
+  name: "balancedFetch with a caller's signal, default options",
+  group: "one call",
+  async fn() {
+    await api("/users/1?x=2", { signal: caller });
+  },
+});
+
+Deno.bench({
+  name: "balancedFetch(request), a Request input, default options",
+  group: "one call",
+  async fn() {
+    await api(request);
+  },
+});
+
+Deno.bench({
+  name: "httpFactory endpoint(request) alone, default options",
+  group: "one call",
+  async fn() {
+    await endpoint(request);
+  },
+});
+
+Deno.bench({
+  name: "retry() over one endpoint, default options",
+  group: "one call",
+  async fn() {
+    await plain(1);
+  },
+});
