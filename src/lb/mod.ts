@@ -29,3 +29,4 @@ export {
   type OutlierEjectionOptions,
 } from "./outlier.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+export { hash32, RingHashBalancer, type RingHashBalancerOptions } from "./ring_hash.ts";
