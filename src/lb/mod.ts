@@ -30,3 +30,4 @@ export {
 } from "./outlier.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 export { hash32, RingHashBalancer, type RingHashBalancerOptions } from "./ring_hash.ts";
+export { LocalityEndpointer, type LocalityEndpointerOptions } from "./locality.ts";

@@ -19,7 +19,23 @@ export interface RingHashBalancerOptions {
   random?: () => number;
 }
 
-/** A 32-bit FNV-1a hash of `text` (UTF-16 code units) from `seed`, with a final avalanche. */
+/**
+ * The hash {@linkcode RingHashBalancer} places keys and points with: 32-bit FNV-1a over the UTF-16 code
+ * units of `text`, started from `seed`, with a final avalanche. Same input, same value, on every runtime.
+ * Not for cryptography.
+ *
+ * @param text What to hash.
+ * @param seed Varies the hash (the ring uses the point's number). Default: 0.
+ * @returns An unsigned 32-bit integer.
+ *
+ * @example
+ * ```ts
+ * import { hash32 } from "@edgekit/sd/lb";
+ * import { assert } from "@std/assert";
+ *
+ * assert(hash32("user-42") === hash32("user-42") && hash32("user-42") !== hash32("user-42", 1));
+ * ```
+ */
 export function hash32(text: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < text.length; i++) {
