@@ -20,6 +20,40 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Settles as `promise` does, or rejects with `signal`'s reason as soon as it aborts, whether or not
+ * the work behind `promise` honours the signal (a fetch or a stream read that ignores it would
+ * otherwise hang the caller for good). A value that arrives after the abort goes to `late`, to be
+ * released; a late rejection is ignored.
+ */
+export function raceSignal<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  late?: (value: T) => void,
+): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const onAbort = () => {
+      done = true;
+      reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        if (done) late?.(value);
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        if (!done) reject(error);
+      },
+    );
+  });
+}
+
+/**
  * A signal that aborts with a `TimeoutError` DOMException after `ms`, or when `parent` aborts (with the
  * parent's reason). Built on setTimeout (not AbortSignal.timeout) so fake clocks drive it; `clear()`
  * releases the timer and the parent listener.

@@ -1,6 +1,7 @@
 // One HTTP exchange with a Consul agent: a deadline on headers and body, a cap on the body, and every
 // failure turned into the library's errors; internal.
 import { deadline } from "../_async.ts";
+import { BodyTooLargeError, fetchWithin, readBody } from "../_body.ts";
 import { describe, MalformedResponseError, RegistryUnavailableError, SdError } from "../errors.ts";
 import { ConsulHttpError } from "./errors.ts";
 
@@ -57,11 +58,15 @@ export async function exchange(request: ExchangeRequest): Promise<ExchangeResult
   try {
     let response: Response;
     try {
-      const init: RequestInit = { method: request.method, headers: request.headers, signal: limit.signal };
+      const init: RequestInit & { signal: AbortSignal } = {
+        method: request.method,
+        headers: request.headers,
+        signal: limit.signal,
+      };
       if (request.body !== undefined) init.body = request.body;
-      // Called unbound: workerd throws "Illegal invocation" for fetch called as a method.
-      const send = request.fetch;
-      response = await send(request.url.href, init);
+      // Called unbound (workerd throws "Illegal invocation" for fetch called as a method), and
+      // settled by the deadline even if it ignores the signal.
+      response = await fetchWithin(request.fetch, request.url.href, init);
     } catch (error) {
       throw failed(error, "Sending");
     }
@@ -97,37 +102,13 @@ async function readCapped(
   signal: AbortSignal,
   what: string,
 ): Promise<string> {
-  const tooBig = (size: string) =>
-    new MalformedResponseError(`Consul's answer to ${what} is ${size}, over the ${max}-byte limit`);
-  const declared = Number(response.headers.get("content-length") ?? NaN);
-  if (Number.isFinite(declared) && declared > max) throw tooBig(`${declared} bytes`);
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  // A stalled body must not outlive the deadline, even from a fetch that ignores the signal.
-  const onAbort = () => void reader.cancel(signal.reason).catch(() => {});
-  signal.addEventListener("abort", onAbort, { once: true });
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  let bytes: Uint8Array;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (signal.aborted) throw signal.reason;
-      if (done) break;
-      total += value.byteLength;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        throw tooBig("larger");
-      }
-      chunks.push(value);
-    }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
+    bytes = await readBody(response, max, signal);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    const size = error.declared === undefined ? "larger" : `${error.declared} bytes`;
+    throw new MalformedResponseError(`Consul's answer to ${what} is ${size}, over the ${max}-byte limit`);
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);

@@ -1,7 +1,7 @@
 // One DNS-over-HTTPS exchange with one server: RFC 8484 (GET or POST, application/dns-message) or the
 // JSON API (application/dns-json). Turns every HTTP and format failure into a DnsError; internal.
 import { deadline } from "../_async.ts";
-import { BodyTooLargeError, readBody } from "../_body.ts";
+import { BodyTooLargeError, fetchWithin, readBody } from "../_body.ts";
 import { describe } from "../errors.ts";
 import type { FetchFunction } from "../http/factory.ts";
 import { DnsError } from "./errors.ts";
@@ -73,7 +73,7 @@ export async function exchange(
     }
     let response: Response;
     try {
-      response = await options.fetch(request, { signal: limit.signal });
+      response = await fetchWithin(options.fetch, request, { signal: limit.signal });
     } catch (error) {
       throw abortOr(error, limit.signal, options.signal, fail, "request failed");
     }
@@ -89,7 +89,7 @@ export async function exchange(
       }
       let bytes: Uint8Array;
       try {
-        bytes = await readBody(response, options.maxBytes);
+        bytes = await readBody(response, options.maxBytes, limit.signal);
       } catch (error) {
         if (error instanceof BodyTooLargeError) throw fail("EBADRESP", error.message);
         throw error;

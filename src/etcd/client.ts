@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { deadline } from "../_async.ts";
-import { BodyTooLargeError, readBody } from "../_body.ts";
+import { deadline, raceSignal } from "../_async.ts";
+import { BodyTooLargeError, fetchWithin, readBody } from "../_body.ts";
 import { redact } from "../_redact.ts";
 import { requireFunction, requireNumber, requireSignal, requireString } from "../_validate.ts";
 import {
@@ -392,7 +392,7 @@ export class EtcdClient {
       try {
         const headers: Record<string, string> = { "content-type": "application/json" };
         if (this.#token !== undefined) headers["authorization"] = this.#token;
-        response = await this.#fetch(`${endpoint}${prefix}${path}`, {
+        response = await fetchWithin(this.#fetch, `${endpoint}${prefix}${path}`, {
           method: "POST",
           headers,
           body: JSON.stringify(body),
@@ -402,7 +402,7 @@ export class EtcdClient {
         if (!stream || response.status !== 200) {
           // The deadline covers the body too: a member that sends headers and then stalls is as dead
           // as one that never answers (and the caller's signal must still reach the body).
-          const text = new TextDecoder().decode(await readBody(response, this.#maxBytes));
+          const text = new TextDecoder().decode(await readBody(response, this.#maxBytes, limit.signal));
           response = new Response(text === "" ? null : text, { status: response.status });
         }
       } catch (error) {
@@ -459,13 +459,13 @@ export class EtcdClient {
     let response: Response;
     let text: string;
     try {
-      response = await this.#fetch(`${endpoint}${prefix}/auth/authenticate`, {
+      response = await fetchWithin(this.#fetch, `${endpoint}${prefix}/auth/authenticate`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name: this.#username, password: this.#password }),
         signal: limit.signal,
       });
-      text = await response.text(); // within the deadline
+      text = new TextDecoder().decode(await readBody(response, this.#maxBytes, limit.signal));
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw new RegistryUnavailableError(`etcd at ${endpoint} failed to authenticate: ${describe(error)}`, {
@@ -552,7 +552,7 @@ async function* readWatch(
     for (;;) {
       let chunk: ReadableStreamReadResult<string>;
       try {
-        chunk = await reader.read();
+        chunk = await raceSignal(reader.read(), signal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         throw new RegistryUnavailableError(`etcd watch stream broke: ${describe(error)}`, { cause: error });

@@ -1,7 +1,7 @@
 // One exchange with a Eureka server and failover between servers: a deadline covering headers and
 // body, a capped body, basic auth, and every failure turned into the library's errors; internal.
 import { deadline } from "../_async.ts";
-import { BodyTooLargeError, readBody } from "../_body.ts";
+import { BodyTooLargeError, fetchWithin, readBody } from "../_body.ts";
 import { redact } from "../_redact.ts";
 import { requireSignal } from "../_validate.ts";
 import {
@@ -127,13 +127,13 @@ export class Transport {
       const headers: Record<string, string> = { accept: "application/json" };
       if (body !== undefined) headers["content-type"] = "application/json";
       if (server.authorization !== undefined) headers["authorization"] = server.authorization;
-      const init: RequestInit = { method, headers, signal: limit.signal };
+      const init: RequestInit & { signal: AbortSignal } = { method, headers, signal: limit.signal };
       if (body !== undefined) init.body = body;
-      const response = await this.#fetch(`${server.base}${path}`, init);
+      const response = await fetchWithin(this.#fetch, `${server.base}${path}`, init);
       status = response.status;
       // Read within the deadline: a server that sends headers and then stalls is as dead as one
       // that never answers.
-      text = new TextDecoder().decode(await readBody(response, this.#maxBytes));
+      text = new TextDecoder().decode(await readBody(response, this.#maxBytes, limit.signal));
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (error instanceof BodyTooLargeError) {
