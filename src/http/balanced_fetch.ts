@@ -9,8 +9,11 @@ import { type RetryCallback, type RetryOptions, retrySettings, runRetry } from "
 import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
 
 /** Options for {@linkcode balancedFetch}. */
-export interface BalancedFetchOptions
-  extends Pick<RetryOptions<Response>, "attempts" | "timeout" | "attemptTimeout" | "backoff" | "random"> {
+export interface BalancedFetchOptions extends
+  Pick<
+    RetryOptions<Response>,
+    "attempts" | "timeout" | "attemptTimeout" | "backoff" | "random" | "onAttempt" | "now"
+  > {
   /** Response statuses that count as a failed attempt and are retried elsewhere. Default: 502, 503, 504. */
   retryStatuses?: readonly number[];
   /**

@@ -17,7 +17,13 @@
 export { type Balancer, beginCall, type CallHandle, type CallOutcome } from "./balancer.ts";
 export { RoundRobinBalancer } from "./round_robin.ts";
 export { RandomBalancer, type RandomBalancerOptions, seededRandom } from "./random.ts";
-export { type BackoffOptions, retry, type RetryCallback, type RetryOptions } from "./retry.ts";
+export {
+  type AttemptEvent,
+  type BackoffOptions,
+  retry,
+  type RetryCallback,
+  type RetryOptions,
+} from "./retry.ts";
 export { type DetailedEndpointer, Rfc2782Balancer, type Rfc2782BalancerOptions } from "./rfc2782.ts";
 export { SlowStart, type SlowStartOptions } from "./slow_start.ts";
 export { WeightedBalancer, type WeightedBalancerOptions } from "./weighted.ts";

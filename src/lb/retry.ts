@@ -7,7 +7,7 @@ import { backoffDelay, type BackoffOptions, deadline, delay } from "../_async.ts
 import { requireFunction, requireMethod, requireNumber, requireSignal } from "../_validate.ts";
 import { RetryError, SdError } from "../errors.ts";
 import type { Endpoint, EndpointOptions } from "../types.ts";
-import type { Balancer, CallHandle } from "./balancer.ts";
+import type { Balancer, CallHandle, CallOutcome } from "./balancer.ts";
 import { markBound } from "../_signal_bound.ts";
 
 export type { BackoffOptions };
@@ -52,6 +52,27 @@ export interface RetryOptions<Res = unknown> {
   retryResult?: (result: Res) => boolean;
   /** Receives each value dropped because a later attempt was made (for example to cancel a body). */
   discard?: (result: Res) => void;
+  /**
+   * Hears how every attempt went, for logs and metrics (see {@linkcode AttemptEvent}). Errors it throws
+   * are ignored. Default: none, and then no clock is read.
+   */
+  onAttempt?: (event: AttemptEvent<Res>) => void;
+  /** Clock in milliseconds for {@linkcode AttemptEvent.duration}. Default: `performance.now`. */
+  now?: () => number;
+}
+
+/** One attempt of a `retry` or `balancedFetch` call, as {@linkcode RetryOptions.onAttempt} hears it. */
+export interface AttemptEvent<Res = unknown> {
+  /** 1-based attempt number within the call. */
+  readonly attempt: number;
+  /** The endpoint the balancer picked (a `DefaultEndpointer`'s `entries()` maps it to its instance). */
+  readonly endpoint: Endpoint<never, Res>;
+  /** How it ended, as the balancer's {@linkcode CallHandle} is told. */
+  readonly outcome: CallOutcome;
+  /** The result (`"success"`, `"retryable"`), the error or the abort reason. */
+  readonly value: unknown;
+  /** Milliseconds from the start of the attempt to its end. */
+  readonly duration: number;
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initial: 10, max: 1000, multiplier: 2 };
@@ -128,6 +149,10 @@ export interface RetrySettings<Res> {
   readonly retryResult: ((result: Res) => boolean) | undefined;
   /** See {@linkcode RetryOptions.discard}. */
   readonly discard: ((result: Res) => void) | undefined;
+  /** See {@linkcode RetryOptions.onAttempt}. */
+  readonly onAttempt: ((event: AttemptEvent<Res>) => void) | undefined;
+  /** See {@linkcode RetryOptions.now}. */
+  readonly now: () => number;
 }
 
 /**
@@ -181,7 +206,22 @@ export function retrySettings<Req, Res>(
   const { retryResult, discard } = options;
   if (retryResult !== undefined) requireFunction(retryResult, "options.retryResult");
   if (discard !== undefined) requireFunction(discard, "options.discard");
-  return { attempts, timeout, attemptTimeout, shouldRetry, backoff, random, retryResult, discard };
+  const { onAttempt } = options;
+  if (onAttempt !== undefined) requireFunction(onAttempt, "options.onAttempt");
+  const now = options.now ?? (() => performance.now());
+  requireFunction(now, "options.now");
+  return {
+    attempts,
+    timeout,
+    attemptTimeout,
+    shouldRetry,
+    backoff,
+    random,
+    retryResult,
+    discard,
+    onAttempt,
+    now,
+  };
 }
 
 /**
@@ -216,7 +256,7 @@ export async function runRetry<Req, Res, Call>(
     if (caller !== undefined) shared = AbortSignal.any([caller, overall.signal]);
     markBound(shared!, s.timeout);
   }
-  const { retryResult, discard, shouldRetry } = s;
+  const { retryResult, discard, shouldRetry, onAttempt } = s;
   let errors: unknown[] | undefined;
   let tried: Set<Endpoint<Req, Res>> | undefined;
   let kept = false;
@@ -226,8 +266,12 @@ export async function runRetry<Req, Res, Call>(
       let error: unknown;
       const per = s.attemptTimeout === Infinity ? undefined : deadline(s.attemptTimeout, ending);
       let handle: CallHandle | undefined;
+      let endpoint: Endpoint<Req, Res> | undefined;
+      // Set from the attempt's start until its end is reported, so that it is reported once.
+      let begun = false;
+      let started = 0;
       try {
-        const endpoint = balancer.endpoint(tried);
+        endpoint = balancer.endpoint(tried);
         if (s.attempts > 1) (tried ??= new Set()).add(endpoint);
         let signal = shared;
         if (per !== undefined) {
@@ -235,6 +279,8 @@ export async function runRetry<Req, Res, Call>(
           markBound(signal, Math.min(s.attemptTimeout, s.timeout));
         }
         if (balancer.begin !== undefined) handle = balancer.begin(endpoint);
+        if (onAttempt !== undefined) started = s.now();
+        begun = true;
         const pending = invoke(endpoint, call, signal);
         const watch = per === undefined ? ending : per.signal;
         const result = watch === undefined ? await pending : await untilAborted(pending, watch, discard);
@@ -243,11 +289,10 @@ export async function runRetry<Req, Res, Call>(
         kept = true;
         keptResult = result;
         const retryable = retryResult !== undefined && retryResult(result);
-        if (handle !== undefined) {
-          const h = handle;
-          handle = undefined;
-          h.end(retryable ? "retryable" : "success", result);
-        }
+        const outcome = retryable ? "retryable" : "success";
+        begun = false;
+        handle?.end(outcome, result);
+        if (onAttempt !== undefined) report(s, attempt, endpoint, outcome, result, started);
         if (!retryable) {
           kept = false;
           return result;
@@ -258,7 +303,12 @@ export async function runRetry<Req, Res, Call>(
         );
       } catch (thrown) {
         error = thrown;
-        handle?.end(caller?.aborted ? "cancelled" : "error", thrown);
+        if (begun) {
+          begun = false;
+          const outcome = caller?.aborted ? "cancelled" : "error";
+          handle?.end(outcome, thrown);
+          if (onAttempt !== undefined) report(s, attempt, endpoint!, outcome, thrown, started);
+        }
         if (kept) discard?.(keptResult!);
         kept = false;
       } finally {
@@ -308,6 +358,21 @@ export async function runRetry<Req, Res, Call>(
     throw new RetryError(errors ?? [], ending!.reason, true);
   } finally {
     overall?.clear();
+  }
+}
+
+function report<Res>(
+  s: RetrySettings<Res>,
+  attempt: number,
+  endpoint: Endpoint<never, Res>,
+  outcome: CallOutcome,
+  value: unknown,
+  started: number,
+): void {
+  try {
+    s.onAttempt!({ attempt, endpoint, outcome, value, duration: s.now() - started });
+  } catch {
+    // An observer must not change the call.
   }
 }
 

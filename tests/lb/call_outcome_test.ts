@@ -3,7 +3,7 @@ import { RetryError } from "../../src/errors.ts";
 import { FixedEndpointer } from "../../src/fixed.ts";
 import { balancedFetch } from "../../src/http/balanced_fetch.ts";
 import { type Balancer, beginCall, type CallOutcome } from "../../src/lb/balancer.ts";
-import { retry } from "../../src/lb/retry.ts";
+import { type AttemptEvent, retry } from "../../src/lb/retry.ts";
 import { RoundRobinBalancer } from "../../src/lb/round_robin.ts";
 import type { Endpoint } from "../../src/types.ts";
 
@@ -134,3 +134,48 @@ Deno.test("beginCall returns the balancer's handle, or one that does nothing", (
 function disposable<T extends { uninstall(): void }>(clock: T): T & Disposable {
   return Object.assign(clock, { [Symbol.dispose]: () => clock.uninstall() });
 }
+
+Deno.test("retry tells onAttempt each attempt's number, endpoint, outcome, value and duration", async () => {
+  using clock = disposable(fakeTime());
+  const boom = new Error("boom");
+  const a: Endpoint<string, string> = () => new Promise((_, reject) => setTimeout(() => reject(boom), 30));
+  const b: Endpoint<string, string> = (x) => new Promise((resolve) => setTimeout(() => resolve(`b:${x}`), 5));
+  const events: AttemptEvent<string>[] = [];
+  const call = retry(new RoundRobinBalancer(new FixedEndpointer([a, b])), {
+    timeout: 1000,
+    onAttempt: (event) => {
+      events.push(event);
+      throw new Error("ignored: an observer cannot change the call");
+    },
+    now: () => Date.now(),
+    ...noBackoff,
+  });
+  const pending = call("x");
+  await clock.tickAsync(35);
+  assert.equal(await pending, "b:x");
+  assert.deepStrictEqual(events, [
+    { attempt: 1, endpoint: a, outcome: "error", value: boom, duration: 30 },
+    { attempt: 2, endpoint: b, outcome: "success", value: "b:x", duration: 5 },
+  ]);
+});
+
+Deno.test("retry reads no clock when nobody listens to attempts", async () => {
+  let reads = 0;
+  const call = retry(new RoundRobinBalancer(new FixedEndpointer([(x: string) => Promise.resolve(x)])), {
+    now: () => ++reads,
+  });
+  assert.equal(await call("x"), "x");
+  assert.equal(reads, 0);
+});
+
+Deno.test("balancedFetch passes onAttempt through, with the Response as the value", async () => {
+  const statuses = [503, 200];
+  const endpoint = () => Promise.resolve(new Response(null, { status: statuses.shift()! }));
+  const seen: string[] = [];
+  const api = balancedFetch(new RoundRobinBalancer(new FixedEndpointer([endpoint, endpoint])), {
+    onAttempt: (e) => seen.push(`${e.attempt} ${e.outcome} ${(e.value as Response).status}`),
+    ...noBackoff,
+  });
+  assert.equal((await api("/x")).status, 200);
+  assert.deepStrictEqual(seen, ["1 retryable 503", "2 success 200"]);
+});
