@@ -1,76 +1,29 @@
 /**
- * A Hono gateway that routes `/api/*` to the instances of a service published as DNS SRV records
- * (`_http._tcp.<name>`), found through DNS-over-HTTPS, balanced by RFC 2782 priority and weight, with
- * retries on another instance. Works wherever `fetch` works: the same `createGateway` runs in a
- * Worker's `fetch` handler.
- *
- * Run against a public DoH provider:
- *   deno run --allow-net examples/dns_gateway.ts _http._tcp.example.com
- * or against the local BIND + dnsdist (scripts/servers/dns.sh):
- *   SD_DOH_URL=http://127.0.0.1:8054/dns-query deno run --allow-net=127.0.0.1 --allow-env \
- *     examples/dns_gateway.ts _http._tcp.api.svc.test
- * then: curl http://127.0.0.1:8787/api/anything
+ * A Hono gateway: `/api/*` goes to the instances of a service published as DNS SRV records, found
+ * through DNS-over-HTTPS (re-queried as the TTLs run out), picked by RFC 2782 priority and weight,
+ * retried on another instance. Configuration: dns_gateway.env.
+ *   deno serve --env-file=examples/dns_gateway.env --allow-net --allow-env --port 8787 examples/dns_gateway.ts
+ * then: curl http://127.0.0.1:8787/api/anything and curl http://127.0.0.1:8787/_gateway/status
  */
-import type { Hono } from "hono";
-import { proxyApp } from "./_gateway.ts";
-import { balancedFetch, DefaultEndpointer, httpFactory } from "../mod.ts";
-import { DohResolver } from "../src/dns/mod.ts";
-import { DnsSrvInstancer } from "../src/dnssrv/mod.ts";
-import { Rfc2782Balancer } from "../src/lb/mod.ts";
+import process from "node:process";
+import { Hono } from "hono";
+import { DefaultEndpointer, gracefulShutdown, httpFactory } from "@edgekit/sd";
+import { DohResolver } from "@edgekit/sd/dns";
+import { DnsSrvInstancer } from "@edgekit/sd/dnssrv";
+import { Rfc2782Balancer } from "@edgekit/sd/lb";
+import { healthHandler, serviceProxy, statusHandler } from "@edgekit/sd/hono";
 
-/** Options for {@linkcode createGateway}. */
-export interface GatewayOptions {
-  /** The SRV name, e.g. `_http._tcp.api.example.com`. */
-  srvName: string;
-  /** DoH endpoint. Default: Cloudflare's. */
-  dohUrl?: string;
-  /** Replace SRV targets by their IPv4 addresses (needed when `fetch` cannot resolve them). Default: true. */
-  resolveTargets?: boolean;
-}
+const { SD_DOH_URL = "https://cloudflare-dns.com/dns-query", SD_SRV_NAME = "_http._tcp.api.svc.test" } =
+  process.env;
+// Targets become IPv4 addresses through the same DoH server, so fetch needs no resolver of its own.
+const resolver = new DohResolver({ servers: [SD_DOH_URL] });
+const instancer = new DnsSrvInstancer(SD_SRV_NAME, { resolver, minInterval: 1_000, resolveTargets: "ipv4" });
+const endpointer = new DefaultEndpointer(instancer, httpFactory({ timeout: 5_000 }));
+// SIGTERM/SIGINT stop the re-queries (which would keep the process alive) and exit.
+await gracefulShutdown({ endpointers: [endpointer], instancers: [instancer], exit: 0 });
 
-/** A gateway app and the discovery behind it. */
-export interface Gateway extends Disposable {
-  /** The Hono app; serve `app.fetch`. */
-  app: Hono;
-  /** Stops discovery and closes the endpoints. */
-  close(): void;
-}
-
-/** Builds the gateway: discovery, balancing and the routes. */
-export function createGateway(options: GatewayOptions): Gateway {
-  const resolver = new DohResolver({ servers: [options.dohUrl ?? "https://cloudflare-dns.com/dns-query"] });
-  const instancer = new DnsSrvInstancer(options.srvName, {
-    resolver,
-    minInterval: 1000,
-    resolveTargets: options.resolveTargets === false ? false : "ipv4",
-  });
-  const endpointer = new DefaultEndpointer(instancer, httpFactory({ timeout: 5000 }));
-  const upstream = balancedFetch(new Rfc2782Balancer(endpointer), { attempts: 3, timeout: 10_000 });
-
-  const app = proxyApp({
-    describe: { service: options.srvName },
-    endpointer,
-    upstream,
-  });
-  const close = () => {
-    endpointer.close();
-    instancer.stop();
-  };
-  return { app, close, [Symbol.dispose]: close };
-}
-
-if (import.meta.main) {
-  const srvName = Deno.args[0];
-  if (!srvName) {
-    console.error("usage: dns_gateway.ts _http._tcp.<name> (SD_DOH_URL picks the DoH server)");
-    Deno.exit(2);
-  }
-  const dohUrl = Deno.env.get("SD_DOH_URL");
-  const gateway = createGateway(dohUrl === undefined ? { srvName } : { srvName, dohUrl });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 8787 }, gateway.app.fetch);
-  Deno.addSignalListener("SIGINT", async () => {
-    gateway.close();
-    await server.shutdown();
-    Deno.exit(0);
-  });
-}
+export default new Hono()
+  .get("/healthz", healthHandler())
+  // Lists instance addresses: keep it on a network only operators reach.
+  .get("/_gateway/status", statusHandler({ [SD_SRV_NAME]: { endpointer } }, { expose: true }))
+  .all("/api/*", serviceProxy(new Rfc2782Balancer(endpointer), { stripPrefix: "/api", endpointer }));

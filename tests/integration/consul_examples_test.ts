@@ -2,7 +2,7 @@
 // processes and register themselves; the gateway of examples/consul_gateway.ts routes to both; on
 // SIGINT a service deregisters and exits, and the gateway stops sending it requests.
 import { assert } from "../_deps.ts";
-import { createGateway } from "../../examples/consul_gateway.ts";
+import { type GatewayProcess, startGateway } from "./_gateway.ts";
 import { uniqueName, within } from "../consul/_real.ts";
 import { serverTestLocked } from "./_server.ts";
 
@@ -64,7 +64,7 @@ serverTest(
   async (address) => {
     const name = uniqueName("hello");
     const services = [spawnService(address, name), spawnService(address, name)];
-    let gateway: ReturnType<typeof createGateway> | undefined;
+    let gateway: GatewayProcess | undefined;
     try {
       const ports: number[] = [];
       for (const service of services) {
@@ -74,10 +74,10 @@ serverTest(
       }
       // Created after the registrations, so that their burst of writes does not spend the instancer's
       // two tokens (the pacing is tested on its own in loop_test.ts).
-      gateway = createGateway({ service: name, consulAddr: address });
-      const app = gateway.app;
+      gateway = await startGateway("consul_gateway", { SD_CONSUL_ADDR: address, SD_SERVICE: name });
+      const app = gateway;
       // Both instances are registered and passing; the gateway finds them and alternates.
-      const listing = async () => (await (await app.request("/_gateway/instances")).json()).instances;
+      const listing = () => app.instances(name);
       await within(
         (async () => {
           while ((await listing()).length < 2) await new Promise((r) => setTimeout(r, 100));
@@ -95,7 +95,7 @@ serverTest(
         seen.add(body.port);
       }
       assert.deepStrictEqual([...seen].sort(), [...ports].sort());
-      const [first] = await listing();
+      const first = (await listing())[0]!;
       assert.equal(first.status, "passing");
       assert.deepStrictEqual(first.tags, ["example"]);
       assert.deepStrictEqual(first.meta, { runtime: "deno" });
@@ -117,7 +117,7 @@ serverTest(
         assert.equal(body.port, ports[1]);
       }
     } finally {
-      gateway?.close();
+      await gateway?.stop();
       for (const service of services) {
         try {
           service.child.kill("SIGINT");

@@ -1,7 +1,7 @@
 // The DNS gateway example against the real BIND + dnsdist: SRV records added with nsupdate point at
 // two local backends, and requests through the gateway reach them by priority and weight.
 import { assert } from "../_deps.ts";
-import { createGateway } from "../../examples/dns_gateway.ts";
+import { startGateway } from "./_gateway.ts";
 import { nsupdate, zoneName } from "./_dns.ts";
 import { serverTest } from "./_server.ts";
 
@@ -26,21 +26,21 @@ serverTest(
       `update add ${srv}. 5 IN SRV 10 100 ${primary.addr.port} ${tag}-p.${zone}.`,
       `update add ${srv}. 5 IN SRV 20 100 ${backup.addr.port} ${tag}-b.${zone}.`,
     ]);
-    const gateway = createGateway({ srvName: srv, dohUrl: url });
+    const gateway = await startGateway("dns_gateway", { SD_DOH_URL: url, SD_SRV_NAME: srv });
     try {
       for (let i = 0; i < 5; i++) {
-        const response = await gateway.app.request(`/api/orders/${i}`);
+        const response = await gateway.request(`/api/orders/${i}`);
         assert.equal(response.status, 200);
         assert.deepEqual(await response.json(), { from: "primary", path: `/orders/${i}` });
       }
       // The primary goes away without DNS knowing: retries fall through to the backup tier.
       await primary.shutdown();
-      const response = await gateway.app.request("/api/after-crash");
+      const response = await gateway.request("/api/after-crash");
       assert.deepEqual(await response.json(), { from: "backup", path: "/after-crash" });
-      const listing = await (await gateway.app.request("/_gateway/instances")).json();
+      const listing = { instances: await gateway.instances(srv) };
       // Entries come sorted by instance string and the ports are random: compare them by priority.
       const byPriority = listing.instances
-        .map((i: { instance: string; priority: number }) => [i.priority, i.instance] as const)
+        .map((i: { instance: string; priority?: number }) => [i.priority ?? 0, i.instance] as const)
         .sort((a: readonly [number, string], b: readonly [number, string]) => a[0] - b[0]);
       assert.deepEqual(byPriority, [[10, `127.0.0.1:${primary.addr.port}`], [
         20,
@@ -48,7 +48,7 @@ serverTest(
       ]]);
       assert.equal(hits.get("primary"), 5);
     } finally {
-      gateway.close();
+      await gateway.stop();
       await backup.shutdown();
       await primary.shutdown().catch(() => {});
       await nsupdate([

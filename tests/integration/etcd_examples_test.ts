@@ -4,11 +4,11 @@
 //   bash scripts/servers/etcd.sh start && eval "$(bash scripts/servers/etcd.sh env)"
 //   deno test --allow-net=127.0.0.1 --allow-read --allow-env --allow-run tests/integration/etcd_examples_test.ts
 import { assert } from "../_deps.ts";
-import { createGateway } from "../../examples/etcd_gateway.ts";
+import { startGateway } from "./_gateway.ts";
 import { type RunningService, startService } from "../../examples/etcd_service.ts";
 import { serverTest } from "./_server.ts";
 import { b64, range, withEtcdLock } from "./_etcd.ts";
-import { sleep, waitFor } from "./_etcd_sd.ts";
+import { sleep } from "./_etcd_sd.ts";
 
 const VARIABLE = "SD_ETCD_ENDPOINTS";
 
@@ -19,17 +19,20 @@ serverTest(
     withEtcdLock("shared", async () => {
       const name = `orders-${crypto.randomUUID().slice(0, 8)}`;
       const services: RunningService[] = [];
-      const gateway = createGateway({ service: name, endpoints: [url] });
+      const gateway = await startGateway("etcd_gateway", {
+        SD_ETCD_URL: url,
+        SD_PREFIX: `/services/${name}/`,
+      });
       try {
         services.push(await startService({ name, endpoints: [url], ttl: 5 }));
         services.push(await startService({ name, endpoints: [url], ttl: 5 }));
         const [a, b] = services as [RunningService, RunningService];
         assert.equal((await range(url, a.key)).kvs?.[0]?.value, b64(a.instance));
-        await waitFor("both instances in the gateway", () => gateway.endpointer.entries().length === 2);
+        await gateway.waitForCount(`/services/${name}/`, 2);
 
         const seen: string[] = [];
         for (let i = 0; i < 4; i++) {
-          const response = await gateway.app.request(`/api/items/${i}?q=1`);
+          const response = await gateway.request(`/api/items/${i}?q=1`);
           assert.equal(response.status, 200);
           const body = await response.json();
           assert.equal(body.path, `/items/${i}`);
@@ -38,25 +41,29 @@ serverTest(
         assert.deepStrictEqual(new Set(seen), new Set([a.instance, b.instance]));
         assert.notEqual(seen[0], seen[1], "round robin alternates");
 
-        const listing = await (await gateway.app.request("/_gateway/instances")).json();
+        const status = await (await gateway.request("/_gateway/status")).json();
+        const listed = status.services[`/services/${name}/`];
         assert.deepStrictEqual(
-          listing.instances,
+          listed.instances.map((i: { instance: string; id: string }) => ({
+            instance: i.instance,
+            key: i.id,
+          })),
           [a, b].sort((x, y) => (x.instance < y.instance ? -1 : 1)).map((s) => ({
             instance: s.instance,
             key: s.key,
           })),
         );
-        assert.equal(listing.error, null);
+        assert.equal(listed.error, null);
 
         await a.stop();
         assert.equal((await range(url, a.key)).kvs, undefined, "the key is gone");
-        await waitFor("one instance left", () => gateway.endpointer.entries().length === 1);
+        await gateway.waitForCount(`/services/${name}/`, 1);
         for (let i = 0; i < 3; i++) {
-          const body = await (await gateway.app.request("/api/after")).json();
+          const body = await (await gateway.request("/api/after")).json();
           assert.equal(body.instance, b.instance);
         }
       } finally {
-        gateway.close();
+        await gateway.stop();
         for (const s of services) await s.stop();
         await sleep(20);
       }
@@ -76,13 +83,15 @@ serverTest(
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      const gateway = createGateway({ service: name, endpoints: [url] });
+      const gateway = await startGateway("etcd_gateway", {
+        SD_ETCD_URL: url,
+        SD_PREFIX: `/services/${name}/`,
+      });
       let exited = false;
       try {
-        await waitFor("the program's instance in the gateway", () =>
-          gateway.endpointer.entries().length === 1, 15_000);
-        const instance = gateway.endpointer.entries()[0]!.instance;
-        const body = await (await gateway.app.request("/api/ping")).json();
+        await gateway.waitForCount(`/services/${name}/`, 1, 15_000);
+        const instance = (await gateway.instances(`/services/${name}/`))[0]!.instance;
+        const body = await (await gateway.request("/api/ping")).json();
         assert.deepStrictEqual([body.service, body.instance, body.path], [name, instance, "/ping"]);
 
         child.kill("SIGINT");
@@ -96,10 +105,9 @@ serverTest(
         );
         assert.match(out, /deregistered/);
         assert.equal((await range(url, `/services/${name}/${instance}`)).kvs, undefined);
-        await waitFor("the instance gone from the gateway", () =>
-          gateway.endpointer.entries().length === 0);
+        await gateway.waitForCount(`/services/${name}/`, 0);
       } finally {
-        gateway.close();
+        await gateway.stop();
         if (!exited) {
           child.kill("SIGKILL");
           await child.output();

@@ -5,7 +5,7 @@
 //   eval "$(bash scripts/servers/eureka.sh env)"
 //   deno test --allow-net=127.0.0.1 --allow-read --allow-env --allow-run tests/integration/eureka_examples_test.ts
 import { assert } from "../_deps.ts";
-import { createGateway } from "../../examples/eureka_gateway.ts";
+import { startGateway } from "./_gateway.ts";
 import { type RunningService, startService } from "../../examples/eureka_service.ts";
 import { EurekaClient } from "../../src/eureka/mod.ts";
 import { serverTest } from "./_server.ts";
@@ -21,7 +21,11 @@ serverTest(
     withEurekaLock("shared", async () => {
       const app = uniqueApp("GW");
       const services: RunningService[] = [];
-      const gateway = createGateway({ app, eurekaUrls: [url], interval: 250 });
+      const gateway = await startGateway("eureka_gateway", {
+        SD_EUREKA_URLS: url,
+        SD_APP: app,
+        SD_POLL_MS: "250",
+      });
       try {
         for (let i = 0; i < 2; i++) {
           services.push(
@@ -35,11 +39,11 @@ serverTest(
           );
         }
         const [a, b] = services as [RunningService, RunningService];
-        await waitFor("both instances in the gateway", () => gateway.endpointer.entries().length === 2);
+        await gateway.waitForCount(app, 2);
 
         const seen: string[] = [];
         for (let i = 0; i < 4; i++) {
-          const response = await gateway.app.request(`/api/items/${i}?q=1`);
+          const response = await gateway.request(`/api/items/${i}?q=1`);
           assert.equal(response.status, 200);
           const body = await response.json();
           assert.equal(body.path, `/items/${i}`);
@@ -48,9 +52,17 @@ serverTest(
         assert.deepStrictEqual(new Set(seen), new Set([a.instance, b.instance]));
         assert.notEqual(seen[0], seen[1], "round robin alternates");
 
-        const listing = await (await gateway.app.request("/_gateway/instances")).json();
+        const status = await (await gateway.request("/_gateway/status")).json();
+        const listed = status.services[app];
         assert.deepStrictEqual(
-          listing.instances,
+          listed.instances.map((
+            i: { instance: string; id: string; meta: Record<string, string>; zone: string },
+          ) => ({
+            instance: i.instance,
+            id: i.id,
+            status: i.meta["eureka.status"],
+            zone: i.zone ?? null,
+          })),
           [a, b].sort((x, y) => (x.instance < y.instance ? -1 : 1)).map((s) => ({
             instance: s.instance,
             id: s.instanceId,
@@ -58,25 +70,25 @@ serverTest(
             zone: "zone-a",
           })),
         );
-        assert.equal(listing.error, null);
+        assert.equal(listed.error, null);
 
         // The first takes itself out of rotation through its admin endpoint.
         const out = await fetch(`http://${a.instance}/admin/out-of-service`, { method: "POST" });
         assert.deepStrictEqual(await out.json(), { status: "OUT_OF_SERVICE" });
-        await waitFor("the out-of-service instance gone", () => gateway.endpointer.entries().length === 1);
+        await gateway.waitForCount(app, 1);
         for (let i = 0; i < 3; i++) {
-          const body = await (await gateway.app.request("/api/after")).json();
+          const body = await (await gateway.request("/api/after")).json();
           assert.equal(body.instance, b.instance);
         }
         const back = await fetch(`http://${a.instance}/admin/in-service`, { method: "POST" });
         await back.body?.cancel();
-        await waitFor("it back in rotation", () => gateway.endpointer.entries().length === 2);
+        await gateway.waitForCount(app, 2);
 
         await b.stop();
-        await waitFor("one instance left", () => gateway.endpointer.entries().length === 1);
-        assert.equal(gateway.endpointer.entries()[0]!.instance, a.instance);
+        await gateway.waitForCount(app, 1);
+        assert.equal((await gateway.instances(app))[0]!.instance, a.instance);
       } finally {
-        gateway.close();
+        await gateway.stop();
         for (const s of services) await s.stop().catch(() => {});
         await sleep(20);
       }
@@ -96,14 +108,17 @@ serverTest(
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      const gateway = createGateway({ app, eurekaUrls: [url], interval: 250 });
+      const gateway = await startGateway("eureka_gateway", {
+        SD_EUREKA_URLS: url,
+        SD_APP: app,
+        SD_POLL_MS: "250",
+      });
       const client = new EurekaClient({ urls: url });
       let exited = false;
       try {
-        await waitFor("the program's instance in the gateway", () =>
-          gateway.endpointer.entries().length === 1, 15_000);
-        const instance = gateway.endpointer.entries()[0]!.instance;
-        const body = await (await gateway.app.request("/api/ping")).json();
+        await gateway.waitForCount(app, 1, 15_000);
+        const instance = (await gateway.instances(app))[0]!.instance;
+        const body = await (await gateway.request("/api/ping")).json();
         assert.deepStrictEqual([body.app, body.instance, body.path], [app, instance, "/ping"]);
 
         child.kill("SIGINT");
@@ -115,10 +130,14 @@ serverTest(
         assert.match(out, new RegExp(`${app} at http://${instance}, registered as ${id}`));
         assert.match(out, /deregistered/);
         assert.equal(await client.getApplication(app), undefined, "Eureka no longer has it");
-        await waitFor("the instance gone from the gateway", () =>
-          gateway.endpointer.entries().length === 0);
+        // Eureka answers 404 for the application now; the instancer rides that out for its
+        // notFoundGrace (30 s) as a discovery error before it empties the set: either shows it gone.
+        await waitFor("the instance gone from the gateway", async () => {
+          const { services } = await (await gateway.request("/_gateway/status")).json();
+          return services[app].count === 0 || services[app].error?.code === "ERR_REGISTRY_REJECTED";
+        }, 15_000);
       } finally {
-        gateway.close();
+        await gateway.stop();
         if (!exited) {
           child.kill("SIGKILL");
           await child.output();
