@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Cross-runtime smoke test: bundles the public entry points with `deno bundle`, starts a loopback
 # upstream (tests/runtime/upstream.mjs), and runs the same scenario (tests/runtime/scenario.js) in
-# Deno, Node, Bun and workerd. Prints each check, one `runtime <name>: ok|FAILED` line per runtime and,
-# last, `runtime-smoke: N passed, N failed` (counting runtimes). Exits non-zero if any runtime failed.
+# Deno, Node, Bun and workerd, with the Hono gateway of tests/runtime/hono_scenario.js (pull mode; served
+# by serveRegistered outside workerd). Prints each check, one `runtime <name>: ok|FAILED` line per
+# runtime and, last, `runtime-smoke: N passed, N failed` (counting runtimes). Exits non-zero if any
+# runtime failed.
 #
 #   scripts/runtime_smoke.sh                 # all four runtimes
 #   scripts/runtime_smoke.sh node workerd    # a subset

@@ -3,3 +3,6 @@
 export * from "../../mod.ts";
 export * from "../../src/lb/mod.ts";
 export * from "../../src/memory/mod.ts";
+export * from "../../src/hono/mod.ts";
+// The Hono the gateway is built with, from the same bundle.
+export { Hono } from "hono";

@@ -2,6 +2,7 @@
 // package (dist/sd.js, built by scripts/runtime_smoke.sh) with real fetch to a loopback upstream
 // (upstream.mjs). Plain JavaScript, so every runtime loads it as it is.
 import { trackTimers } from "./_timers.js";
+import { honoScenario } from "./hono_scenario.js";
 
 // A computed specifier on purpose: dist/ exists only after a build, and a literal import would make
 // `deno check tests/` fail on a fresh clone. Resolved against this file, also inside workerd.
@@ -53,10 +54,13 @@ function nextChange(endpointer, predicate, ms) {
  * `FAIL <runtime>: <check>: <why>`. `live` holds two upstreams (answering as "a" and "b"), `dead` a
  * `host:port` that refuses connections.
  *
- * @param {{ runtime: string, live: string[], dead: string, log?: (line: string) => void }} options
+ * `ctx` is workerd's execution context (its `waitUntil` goes to the Hono gateway's pull refreshes).
+ *
+ * @param {{ runtime: string, live: string[], dead: string, log?: (line: string) => void,
+ *   ctx?: { waitUntil(promise: Promise<unknown>): void } }} options
  * @returns {Promise<{ passed: number, failed: number }>}
  */
-export async function runScenario({ runtime, live, dead, log = console.log }) {
+export async function runScenario({ runtime, live, dead, log = console.log, ctx }) {
   const result = { passed: 0, failed: 0 };
   const check = async (name, fn) => {
     try {
@@ -91,6 +95,8 @@ export async function runScenario({ runtime, live, dead, log = console.log }) {
   const closers = [];
   try {
     await scenario(sd, { runtime, live, dead, check, closers, timers });
+    const tag = `hono${runtime.replace(/[^a-z0-9]/gi, "")}${Math.random().toString(36).slice(2, 10)}`;
+    await honoScenario(sd, { runtime, live, tag, check, closers, ctx });
   } finally {
     for (const close of closers.splice(0)) close();
     timers.restore();

@@ -15,6 +15,7 @@ const smokeWorker :Workerd.Worker = (
     # Module names mirror the files under tests/runtime/, so relative imports resolve the same way.
     (name = "workerd/worker.js", esModule = embed "worker.js"),
     (name = "scenario.js", esModule = embed "../scenario.js"),
+    (name = "hono_scenario.js", esModule = embed "../hono_scenario.js"),
     (name = "_timers.js", esModule = embed "../_timers.js"),
     (name = "dist/sd.js", esModule = embed "../dist/sd.js"),
   ],

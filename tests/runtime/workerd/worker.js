@@ -4,11 +4,11 @@
 import { runScenario } from "../scenario.js";
 
 export default {
-  async test(_controller, env) {
+  async test(_controller, env, ctx) {
     const live = String(env.SD_LIVE ?? "").split(",").filter(Boolean);
     const dead = String(env.SD_DEAD ?? "");
     if (live.length !== 2 || !dead) throw new Error("SD_LIVE and SD_DEAD must name the upstreams");
-    const { passed, failed } = await runScenario({ runtime: "workerd", live, dead });
+    const { passed, failed } = await runScenario({ runtime: "workerd", live, dead, ctx });
     console.log(`workerd: ${passed} checks passed, ${failed} checks failed`);
     if (failed > 0 || passed === 0) throw new Error(`${failed} of ${passed + failed} checks failed`);
   },
