@@ -7,6 +7,7 @@ import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal, requireString } from "../_validate.ts";
 import { MalformedResponseError } from "../errors.ts";
 import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
+import type { InstanceInput } from "../instance_cache.ts";
 import type { Logger } from "../types.ts";
 import type { ConsulClient, ConsulHealthOptions } from "./client.ts";
 import {
@@ -18,12 +19,24 @@ import {
 } from "./health.ts";
 import { TokenBucket } from "./_token_bucket.ts";
 
-/** The token bucket that paces the query loop. */
+/**
+ * The token bucket that paces the query loop. With the defaults, a change waits at most 1 s for the
+ * next query (plus a round trip), and a service that changes without pause costs at most 3 + 75
+ * queries a minute (one every 0.8-1 s after the burst): `burst + 60000 / (interval * (1 - jitter))`.
+ */
 export interface ConsulRateLimit {
-  /** Queries that may run back to back. Default: 2. */
+  /** Queries that may run back to back. Default: 3. */
   burst?: number;
-  /** Milliseconds to earn one more query once the burst is spent. Default: 15,000, or `wait` if shorter. */
+  /**
+   * Milliseconds to earn one more query once the burst is spent: the longest a change can wait for
+   * the next query. Default: 1,000, or `wait` if shorter.
+   */
   interval?: number;
+  /**
+   * Share of `interval`, in [0, 1), by which a wait for a token is shortened at random, so that
+   * instancers woken by the same write do not stay in step. Default: 0.2.
+   */
+  jitter?: number;
 }
 
 /** Options for {@linkcode ConsulInstancer}. */
@@ -35,13 +48,25 @@ export interface ConsulInstancerOptions extends ConsulServiceQuery {
   wait?: number;
   /**
    * Paces the loop: an answer is not a change (Consul wakes blocked queries for unrelated writes), so
-   * a busy service degrades to one query per `interval` instead of a request storm. Default:
-   * `{ burst: 2, interval: 15000 }` (`interval` no longer than `wait`).
+   * a busy service degrades to one query per `interval` instead of a request storm, and no change
+   * waits longer than `interval` for the next query. A query sent after a pacing pause blocks for at
+   * most `interval`, so that an agent that restarted during the pause (with a lower index) is noticed
+   * at once rather than after `wait`. Default: `{ burst: 3, interval: 1000, jitter: 0.2 }`: a change
+   * shows within 1 s, and continuous churn costs at most 3 + 75 queries a minute (`interval` no
+   * longer than `wait`).
    */
   rateLimit?: ConsulRateLimit;
+  /**
+   * Milliseconds for which instances that vanished in an index reset (X-Consul-Index went backwards:
+   * the agent restarted without its state, or a server is behind) are still served, so that live
+   * registrars can register again before their instances disappear. An instance that shows up again
+   * is no longer carried; 0 drops them at once. Set it above the registrars' keep-alive interval plus
+   * their backoff. Default: 15,000.
+   */
+  resetGrace?: number;
   /** Pause after failures: capped exponential with jitter. Default: `{ initial: 1000, max: 60000, multiplier: 2 }`. */
   backoff?: Partial<BackoffOptions>;
-  /** Random source in [0, 1) for the backoff jitter. Default: `Math.random`. */
+  /** Random source in [0, 1) for the backoff and pacing jitter. Default: `Math.random`. */
   random?: () => number;
   /** Stops the instancer when aborted. */
   signal?: AbortSignal;
@@ -54,10 +79,17 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 1000, max: 60_000, multiplier
 /**
  * An Instancer over one Consul service, kept current with blocking queries on
  * `/v1/health/service/<name>`, by the rules Consul documents: the index comes from `X-Consul-Index`,
- * is reset to 0 when it goes backwards (the answer is dropped: it may come from a server that is
- * behind) and never used below 1 (an index of 0 is a server bug that would turn blocking into busy
- * polling); a token bucket paces the loop, so churn degrades it to polling; failures back off with
+ * is reset to 0 when it goes backwards and never used below 1 (an index of 0 is a server bug that
+ * would turn blocking into busy polling); a token bucket paces the loop, so churn degrades it to
+ * polling about once a second while no change waits longer than that; failures back off with
  * jitter and reset on success. Passing instances only, unless `passingOnly` is `false`.
+ *
+ * An agent that restarted without its state (a dev agent, a rebuilt cluster) answers with a lower
+ * index: after a failed query the next one does not block, a query after a pacing pause blocks for
+ * at most the pacing interval, and an answer to a blocking query with a lower index is dropped (it
+ * may come from a server that is behind) and followed at once by one that does not block; so the new
+ * agent's state shows within about a second. Instances that vanished in such a reset are served for
+ * `resetGrace` while registrars register them again, so the endpointer does not go empty.
  *
  * Each instance is `Service.Address` (or `Node.Address`) and `Service.Port`, IPv6 bracketed, with
  * `id`, `tags`, `meta`, `zone` (datacenter), `status` and `weight` (from `Service.Weights`) in its
@@ -91,9 +123,17 @@ export class ConsulInstancer extends BackgroundInstancer {
   readonly #options: ConsulInstancerOptions;
   readonly #wait: number;
   readonly #bucket: TokenBucket;
+  readonly #interval: number;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
+  readonly #resetGrace: number;
   #index = 0;
+  /** The instances of the last answer accepted. */
+  #latest: InstanceInput[] = [];
+  /** Instances carried over an index reset, still served until seen again or the grace ends. */
+  #carried = new Map<string, InstanceInput>();
+  /** Counts resets, so that an older grace period does not end a newer one. */
+  #resets = 0;
 
   /**
    * Starts watching `service` at once.
@@ -115,22 +155,26 @@ export class ConsulInstancer extends BackgroundInstancer {
     if (this.#wait > 600_000) {
       throw new RangeError(`options.wait must be at most 600000 (10 min), got ${this.#wait}`);
     }
-    const burst = requireNumber(options.rateLimit?.burst ?? 2, "options.rateLimit.burst", {
+    const burst = requireNumber(options.rateLimit?.burst ?? 3, "options.rateLimit.burst", {
       min: 1,
       integer: true,
     });
     const interval = requireNumber(
-      options.rateLimit?.interval ?? Math.min(15_000, this.#wait),
+      options.rateLimit?.interval ?? Math.min(1_000, this.#wait),
       "options.rateLimit.interval",
     );
+    const jitter = requireNumber(options.rateLimit?.jitter ?? 0.2, "options.rateLimit.jitter", { min: 0 });
+    if (jitter >= 1) throw new RangeError(`options.rateLimit.jitter must be below 1, got ${jitter}`);
+    this.#resetGrace = requireNumber(options.resetGrace ?? 15_000, "options.resetGrace", { min: 0 });
     const backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     // Validates tags, filter and consistency now rather than on the first request.
     this.#query = { ...queryOptions(options), wait: this.#wait };
     this.#options = options;
-    this.#bucket = new TokenBucket(burst, interval);
-    this.#backoff = backoff;
     this.#random = options.random ?? Math.random;
+    this.#bucket = new TokenBucket(burst, interval, jitter, this.#random);
+    this.#interval = interval;
+    this.#backoff = backoff;
     this.start(() => this.#run());
   }
 
@@ -173,16 +217,22 @@ export class ConsulInstancer extends BackgroundInstancer {
     // the service next changes (an endpointer invalidating on errors would otherwise drop endpoints).
     let recovering = false;
     while (!stopSignal.aborted) {
+      let paused: number;
       try {
-        await this.#bucket.take(stopSignal);
+        paused = await this.#bucket.take(stopSignal);
       } catch {
         return;
       }
+      const index = recovering ? 0 : this.#index;
+      // While no query was open the agent may have restarted with a lower index; a query on the old
+      // one would then block for the whole wait, so after a pause it blocks for one interval only.
+      const wait = paused > 0 ? Math.min(this.#wait, this.#interval) : this.#wait;
       let problem: unknown;
       try {
         const answer = await this.#client.healthService(this.#service, {
           ...this.#query,
-          index: recovering ? 0 : this.#index,
+          wait,
+          index,
           signal: stopSignal,
         });
         if (stopSignal.aborted) return;
@@ -194,15 +244,24 @@ export class ConsulInstancer extends BackgroundInstancer {
             `Consul sent X-Consul-Index 0 for service ${JSON.stringify(this.#service)}; blocking on index 1`,
           );
         } else if (answer.index < previous) {
-          this.#index = 0;
-          problem = new MalformedResponseError(
-            `Consul's X-Consul-Index went backwards from ${previous} to ${answer.index} for service ${
-              JSON.stringify(this.#service)
-            }; starting over from index 0`,
-          );
+          logger?.warn("Consul's X-Consul-Index went backwards (agent restarted or server behind)", {
+            service: this.#service,
+            from: previous,
+            to: answer.index,
+          });
+          this.#carryOver();
+          failures = 0;
+          if (index === 0) {
+            // A read that did not block: the agent's state now, from a fresh index.
+            this.#accept(answer.index, answer.entries);
+          } else {
+            // An answer to a wait on a newer index may come from a server that is behind: drop it,
+            // and read again (paced, not blocking) from index 0.
+            this.#index = 0;
+          }
+          continue;
         } else {
-          this.#index = answer.index;
-          this.update({ instances: toInstances(answer.entries, this.#service, logger) });
+          this.#accept(answer.index, answer.entries);
           failures = 0;
           continue;
         }
@@ -224,4 +283,41 @@ export class ConsulInstancer extends BackgroundInstancer {
       }
     }
   }
+
+  #accept(index: number, entries: Parameters<typeof toInstances>[0]): void {
+    this.#index = index;
+    this.#latest = toInstances(entries, this.#service, this.#options.logger);
+    for (const instance of this.#latest) this.#carried.delete(keyOf(instance));
+    this.#publish();
+  }
+
+  #publish(): void {
+    this.update({
+      instances: this.#carried.size === 0 ? this.#latest : [...this.#latest, ...this.#carried.values()],
+    });
+  }
+
+  /** After an index reset: keeps serving the instances known so far for the grace period. */
+  #carryOver(): void {
+    const round = ++this.#resets;
+    if (this.#resetGrace === 0) {
+      this.#carried.clear();
+      return;
+    }
+    for (const instance of this.#latest) this.#carried.set(keyOf(instance), instance);
+    this.#latest = [];
+    delay(this.#resetGrace, this.stopSignal).then(() => {
+      if (round !== this.#resets || this.#carried.size === 0) return;
+      this.#options.logger?.info("Consul reset grace over; dropping instances not seen again", {
+        service: this.#service,
+        instances: [...this.#carried.keys()],
+      });
+      this.#carried.clear();
+      this.#publish();
+    }, () => {}); // stopped
+  }
+}
+
+function keyOf(instance: InstanceInput): string {
+  return typeof instance === "string" ? instance : instance.instance;
 }

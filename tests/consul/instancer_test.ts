@@ -153,19 +153,31 @@ Deno.test("ConsulInstancer reports status and the weight Consul gives it, and re
 Deno.test("ConsulInstancer sees a change as soon as Consul answers, then paces the next query", async () => {
   await withInstancer({ consul: seeded(api(1)) }, async ({ clock, consul, events, queries, times }) => {
     await clock.tickAsync(5_000);
-    consul.put(api(2));
-    await clock.tickAsync(0);
-    assert.deepStrictEqual(events, ["[10.0.0.1:8080]", "[10.0.0.1:8080,10.0.0.2:8080]"]);
-    // Both tokens are spent (t=0 twice); a third query waits for a token: 15 s after the first two.
-    await clock.tickAsync(9_999);
-    assert.deepStrictEqual(times(), [0, 0]);
+    for (const n of [2, 3, 4, 5]) {
+      consul.put(api(n));
+      await clock.tickAsync(0);
+    }
+    // Each change was answered at once; the queries after the first three used the burst (3, plus
+    // 2 s earned after the first two at 0), so the bucket is empty now.
+    assert.equal(events.length, 5);
+    assert.deepStrictEqual(times(), [0, 0, 5_000, 5_000, 5_000]);
+    // The next change waits for a token: 1 s less the jitter (20% at 0.5). That query blocks for one
+    // interval only, since the loop was not watching meanwhile.
+    consul.put(api(6));
+    await clock.tickAsync(899);
+    assert.equal(events.length, 5);
     await clock.tickAsync(1);
-    assert.deepStrictEqual(times(), [0, 0, 15_000]);
-    assert.deepStrictEqual(queries(), ["-/-", "11/60000ms", "12/60000ms"]);
-    // Idle: the query is held for `wait`, answered unchanged (no event), and the bucket has refilled.
+    assert.equal(events.at(-1), `[${[1, 2, 3, 4, 5, 6].map((n) => `10.0.0.${n}:8080`).join(",")}]`);
+    assert.deepStrictEqual(times().slice(5), [5_900]);
+    assert.deepStrictEqual(queries().slice(4), ["14/60000ms", "15/1000ms"]);
+    // Idle: the next query is paced too and held for 1 s, answered unchanged (no event); then the
+    // bucket has a token again and the query blocks for the whole wait.
+    await clock.tickAsync(1_900);
+    assert.deepStrictEqual(times().slice(6), [6_800, 7_800]);
+    assert.deepStrictEqual(queries().slice(6), ["16/1000ms", "16/60000ms"]);
     await clock.tickAsync(60_000);
-    assert.deepStrictEqual(times(), [0, 0, 15_000, 75_000]);
-    assert.equal(events.length, 2);
+    assert.deepStrictEqual(times().slice(6), [6_800, 7_800, 67_800]);
+    assert.equal(events.length, 6);
   });
 });
 
@@ -184,15 +196,17 @@ Deno.test("ConsulInstancer sends stale and consistent reads when asked", async (
 });
 
 Deno.test("ConsulInstancer honours a custom wait and token bucket", async () => {
-  const options = { wait: 2_000, rateLimit: { burst: 1, interval: 500 } };
+  const options = { wait: 2_000, rateLimit: { burst: 1, interval: 500, jitter: 0 } };
   await withInstancer({ consul: seeded(api(1)), options }, async ({ clock, queries, times }) => {
     await clock.tickAsync(0);
-    // A single token: the blocking query waits for the next one.
+    // A single token: the blocking query waits for the next one, and after that pause blocks for
+    // one interval only; then, the bucket full again, for the whole wait.
     assert.deepStrictEqual(times(), [0]);
     await clock.tickAsync(500);
-    assert.deepStrictEqual(queries(), ["-/-", "11/2000ms"]);
-    await clock.tickAsync(2_000);
-    assert.deepStrictEqual(times(), [0, 500, 2_500]);
+    assert.deepStrictEqual(queries(), ["-/-", "11/500ms"]);
+    await clock.tickAsync(2_500);
+    assert.deepStrictEqual(times(), [0, 500, 1_000, 3_000]);
+    assert.deepStrictEqual(queries().slice(2), ["11/2000ms", "11/2000ms"]);
   });
 });
 
@@ -209,7 +223,7 @@ Deno.test("ConsulInstancer.lookup asks once without blocking and leaves the stat
     ]);
     assert.equal(result.index, 12);
     // The lookup went out without index or wait, and with the instancer's filter.
-    assert.deepStrictEqual(queries(), ["-/-", "11/60000ms", "-/-"]);
+    assert.deepStrictEqual(queries().slice(0, 3), ["-/-", "11/60000ms", "-/-"]);
     assert.equal(consul.healthRequests()[2]!.url.searchParams.get("filter"), '"x" in Service.Tags');
     // Only the instancer's own loop publishes.
     await clock.tickAsync(0);
