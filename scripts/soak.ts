@@ -334,12 +334,16 @@ async function soak(backend: Backend, address: string, cycles: number): Promise<
   // sample that equals the live set after `watchFrom`.
   let target = "";
   let reached: number | undefined;
+  let firstEmpty: number | undefined; // the cycle's first empty sample
   let counting = false; // empty time counts from the first time the endpointer showed the live set
   let last = Date.now();
   const sampler = setInterval(() => {
     const now = Date.now();
     const seen = key(endpointer.entries().map((e) => e.instance));
-    if (counting && seen === "" && live.length > 0) report.emptyMs += now - last;
+    if (counting && seen === "" && live.length > 0) {
+      report.emptyMs += now - last;
+      firstEmpty ??= now;
+    }
     if (reached === undefined && seen === target) reached = now;
     last = now;
   }, SAMPLE_MS);
@@ -359,10 +363,11 @@ async function soak(backend: Backend, address: string, cycles: number): Promise<
 
     for (let cycle = 1; cycle <= cycles; cycle++) {
       const started = Date.now();
+      const emptyBefore = report.emptyMs;
+      firstEmpty = undefined;
       await serverScript(backend.server, ...backend.restart);
       const up = Date.now();
       report.down.push(up - started);
-      const emptyBefore = report.emptyMs;
 
       // Lost registrations: the registry itself (read directly, not through the instancer) must hold
       // every live registrar's instance again by `up + bound`.
@@ -426,7 +431,9 @@ async function soak(backend: Backend, address: string, cycles: number): Promise<
           ms(back)
         }${missing.length > 0 ? ` (still missing: ${missing.join(", ")})` : ""}; stale ${
           ms(stale ?? Infinity, cap)
-        }; removal shown after ${ms(removal ?? Infinity, cap)}; empty ${report.emptyMs - emptyBefore} ms`,
+        }; removal shown after ${ms(removal ?? Infinity, cap)}; empty ${report.emptyMs - emptyBefore} ms${
+          firstEmpty === undefined ? "" : ` (first empty ${firstEmpty - up} ms after it came back)`
+        }`,
       );
     }
   } catch (error) {
