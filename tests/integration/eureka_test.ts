@@ -47,9 +47,12 @@ serverTest(
       const client = new EurekaClient({ urls: ["http://127.0.0.1:1/eureka", url] });
       const a = registrar(client, app, 9101);
       const b = registrar(client, app, 9102, { vipAddress: "two-vip" });
-      const instancer = new EurekaInstancer(client, app, { interval: 200 });
+      // notFoundGrace 0: this test follows deregistration to an empty set at once (the default grace
+      // rides out a restarted server's 404 and is covered in eureka_restart_test.ts).
+      const instancer = new EurekaInstancer(client, app, { interval: 200, notFoundGrace: 0 });
       const everyone = new EurekaInstancer(client, app, {
         interval: 200,
+        notFoundGrace: 0,
         statuses: ["UP", "OUT_OF_SERVICE"],
       });
       const endpointer = new DefaultEndpointer(instancer, (i) => ({ endpoint: () => Promise.resolve(i) }));
@@ -109,7 +112,8 @@ serverTest(
       const client = new EurekaClient({ urls: url });
       const r = registrar(client, app, 9103, { durationInSecs: 2 });
       const seen = events(r);
-      const instancer = new EurekaInstancer(client, app, { interval: 250 });
+      // notFoundGrace 0: eviction must show as an empty set at once, not after the restart grace.
+      const instancer = new EurekaInstancer(client, app, { interval: 250, notFoundGrace: 0 });
       const recorder = new Recorder(instancer);
       try {
         await recorder.until("[]"); // the first poll: nothing registered yet
