@@ -129,6 +129,11 @@ const consul: Backend = {
       instancer: new ConsulInstancer(client(), name, {
         rateLimit: { burst: 2, interval: 1000 },
         backoff: BACKOFF,
+        // Instances that vanish in an agent reset are served for resetGrace while registrars put them
+        // back; an instance removed inside that window disappears only when it ends. These registrars
+        // re-register within about a second (3 s TTL, renewed every second), so a grace of 3 s covers
+        // them and keeps a removal within the 5 s bound (the 15 s default suits 10-30 s keep-alives).
+        resetGrace: 3_000,
       }),
       registrar: (port) =>
         new ConsulRegistrar(client(), {
