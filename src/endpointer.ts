@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { EndpointCache, type EndpointEntry } from "./_endpoint_cache.ts";
+import { EndpointCache, type EndpointEntry, type Snapshot } from "./_endpoint_cache.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal } from "./_validate.ts";
 import { describe, isSdError, StoppedError } from "./errors.ts";
 import type {
@@ -53,10 +53,13 @@ export interface DefaultEndpointerReadyOptions {
   waitThroughErrors?: boolean;
 }
 
+/** Makes a change event whose entries are read from `snapshot` when first asked for. */
+let changeOf: <Req, Res>(snapshot: Snapshot<Req, Res>) => EndpointsChangeEvent<Req, Res>;
+
 /** Dispatched as `change` whenever the endpoints, or their instances' details, change. */
 export class EndpointsChangeEvent<Req = unknown, Res = unknown> extends Event {
-  /** The new entries, sorted by instance. */
-  readonly entries: readonly EndpointEntry<Req, Res>[];
+  #entries: readonly EndpointEntry<Req, Res>[] | undefined;
+  #snapshot: Snapshot<Req, Res> | undefined;
 
   /**
    * Creates the event.
@@ -65,7 +68,29 @@ export class EndpointsChangeEvent<Req = unknown, Res = unknown> extends Event {
    */
   constructor(entries: readonly EndpointEntry<Req, Res>[]) {
     super("change");
-    this.entries = entries;
+    this.#entries = entries;
+  }
+
+  /**
+   * The new entries, sorted by instance: the state this event announced, even when read after later
+   * changes. A {@linkcode DefaultEndpointer} builds them on the first read (here or from its
+   * `entries()`), so listeners that only want to know that something changed cost nothing.
+   */
+  get entries(): readonly EndpointEntry<Req, Res>[] {
+    if (this.#entries === undefined) {
+      this.#entries = this.#snapshot!.entries();
+      this.#snapshot = undefined;
+    }
+    return this.#entries;
+  }
+
+  static {
+    changeOf = <Req, Res>(snapshot: Snapshot<Req, Res>) => {
+      const event = new EndpointsChangeEvent<Req, Res>([]);
+      event.#entries = undefined;
+      event.#snapshot = snapshot;
+      return event;
+    };
   }
 }
 
@@ -320,7 +345,7 @@ export class DefaultEndpointer<Req = unknown, Res = unknown> extends EventTarget
     for (const failure of outcome.failures) {
       this.dispatchEvent(new EndpointerErrorEvent(failure.error, failure.instance));
     }
-    if (outcome.changed || first) this.dispatchEvent(new EndpointsChangeEvent(this.#cache.entries()));
+    if (outcome.changed || first) this.dispatchEvent(changeOf(this.#cache.snapshot));
     if (first) this.#settleWaiters();
   }
 
