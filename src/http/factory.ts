@@ -71,12 +71,15 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
   const fetchImpl: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
   const timeout = requireNumber(options.timeout ?? 30_000, "options.timeout", { finite: false });
 
+  const schemePrefix = `${scheme}://`;
   return (instance: string) => {
     let origin: string;
     try {
-      const url = new URL(`${scheme}://${instance}`);
+      const url = new URL(schemePrefix + instance);
       if (url.pathname !== "/" || url.search !== "" || url.username !== "" || url.host === "") throw 0;
-      origin = url.origin;
+      // Held for the endpoint's life: when the instance is already in normal form, a string built on
+      // it (sharing the instance string) instead of the URL's origin, which costs about 100 bytes more.
+      origin = url.host === instance ? schemePrefix + instance : url.origin;
     } catch {
       throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
     }
