@@ -21,6 +21,8 @@ export interface LoadSlot<Req, Res> {
   rtt: number;
   /** When `rtt` was last updated. */
   stamp: number;
+  /** Whether an attempt has ended on it (Peak-EWMA replaces the default RTT with the first sample). */
+  seen: boolean;
 }
 
 /** How a balancer turns its state into a cost, and learns from an ended attempt. */
@@ -157,7 +159,15 @@ export class P2c<Req, Res> {
     const slots = entries.map((entry, i) => {
       let slot = old.get(entry.instance);
       if (slot === undefined) {
-        slot = { endpoint: entry.endpoint, weight: 1, addedAt: stamp, inFlight: 0, rtt: 0, stamp: now };
+        slot = {
+          endpoint: entry.endpoint,
+          weight: 1,
+          addedAt: stamp,
+          inFlight: 0,
+          rtt: 0,
+          stamp: now,
+          seen: false,
+        };
         this.#model.init(slot, now);
       }
       slot.endpoint = entry.endpoint;

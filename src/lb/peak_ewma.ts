@@ -46,7 +46,8 @@ export interface PeakEwmaBalancerOptions {
  * `rtt` is a moving average of the instance's latency that jumps straight to any observation above it
  * (the peak) and otherwise moves toward observations with weight `1 - exp(-elapsed / decay)`, `elapsed`
  * being the time since its last update; it also decays toward 0 with time while the instance gets no
- * calls, so a once-slow instance is tried again. A new instance starts at `defaultRtt`. A failure counts
+ * calls, so a once-slow instance is tried again. A new instance starts at `defaultRtt` until its first
+ * sample, which replaces it. A failure counts
  * as at least `failurePenalty` times the estimate; a cancelled attempt teaches nothing. `inFlight` comes
  * from {@linkcode Balancer.begin} (called by `retry` and `balancedFetch` around every attempt);
  * `weight` is the `weight` detail (missing: 1) times the slow-start factor. A pick allocates nothing;
@@ -175,7 +176,12 @@ class PeakEwma<Req, Res> implements LoadModel<Req, Res> {
       const floor = base * this.#penalty;
       if (sample < floor) sample = floor;
     }
-    if (sample > slot.rtt) {
+    if (!slot.seen) {
+      // The default RTT is a guess: the first real sample replaces it, or a fast new host would keep
+      // looking slow for about one decay time (and an idle slow one cheaper than it).
+      slot.seen = true;
+      slot.rtt = sample;
+    } else if (sample > slot.rtt) {
       slot.rtt = sample; // the peak: react at once to anything slower
     } else {
       const elapsed = now - slot.stamp;

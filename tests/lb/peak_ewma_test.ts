@@ -29,14 +29,30 @@ Deno.test("PeakEwmaBalancer starts at defaultRtt, jumps to a peak and decays by 
 Deno.test("PeakEwmaBalancer moves toward faster observations by 1 - exp(-elapsed / decay)", () => {
   let now = 0;
   const all = entries(["a"]);
-  const balancer = new PeakEwmaBalancer(endpointerOf(all).endpointer, { now: () => now, defaultRtt: 100 });
+  const balancer = new PeakEwmaBalancer(endpointerOf(all).endpointer, { now: () => now, defaultRtt: 30 });
   const a = balancer.endpoint();
+  const first = beginCall(balancer, a);
+  now = 100;
+  first.end("success"); // the first sample replaces the default: 100
   now = 5_000;
   const call = beginCall(balancer, a);
-  now = 5_010; // 10 ms, 5,010 ms after the last update
+  now = 5_010; // 10 ms, 4,910 ms after the last update
   call.end("success");
-  const w = Math.exp(-5_010 / 10_000);
+  const w = Math.exp(-4_910 / 10_000);
   close(balancer.rtt(a), 100 * w + 10 * (1 - w));
+});
+
+Deno.test("PeakEwmaBalancer replaces a new instance's default RTT with its first sample, however fast", () => {
+  let now = 0;
+  const all = entries(["a"]);
+  const balancer = new PeakEwmaBalancer(endpointerOf(all).endpointer, { now: () => now, defaultRtt: 30 });
+  const a = balancer.endpoint();
+  const call = beginCall(balancer, a);
+  now = 6;
+  call.end("success");
+  // Blended, a 6 ms host would still cost about 30 ms here and lose to an idle 50 ms host with one call
+  // in flight for several seconds (the tail-latency bench's scenario b).
+  close(balancer.rtt(a), 6);
 });
 
 Deno.test("PeakEwmaBalancer counts a failure as at least failurePenalty times the estimate; cancellations teach nothing", () => {
