@@ -49,6 +49,7 @@ export interface ServiceProxyOptions<E extends Env = Env> extends
     | "retryStatuses"
     | "retryNonIdempotent"
     | "shouldRetry"
+    | "bufferLimit"
   > {
   /**
    * Removed from the start of the path before forwarding (on a segment boundary: `"/api"` turns
@@ -92,8 +93,10 @@ const UPSTREAM = "http://upstream.invalid";
  * Returns a Hono handler that forwards the request to an instance picked by `balancer`, through
  * `balancedFetch` (retries on other instances within a deadline) and Hono's `proxy()` helper (hop-by-hop
  * headers removed both ways, `Accept-Encoding` left to the runtime). It also drops `Host`, sets
- * `X-Forwarded-For/Host/Proto`, rewrites the path, and streams the request body in (the endpoint keeps
- * a copy so that an attempt can be retried) and the response body out.
+ * `X-Forwarded-For/Host/Proto`, rewrites the path, and streams the request body in and the response
+ * body out. A request body of known size up to `bufferLimit` (128 KiB) is held, so a failed attempt is
+ * sent again to another instance; a larger one, or one of unknown size, streams to the instance as it
+ * arrives, and is sent again only if the failed attempt read no more of it than `bufferLimit`.
  *
  * Its own answers are RFC 9457 `application/problem+json` bodies: no instance to pick or a discovery
  * failure (also a failed pull-mode refresh) -> 503 with `Retry-After: 1`; the overall deadline or an
@@ -171,6 +174,7 @@ export function serviceProxy<E extends Env = Env>(
     ...(options.retryStatuses === undefined ? {} : { retryStatuses: options.retryStatuses }),
     ...(options.retryNonIdempotent === undefined ? {} : { retryNonIdempotent: options.retryNonIdempotent }),
     ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry }),
+    ...(options.bufferLimit === undefined ? {} : { bufferLimit: options.bufferLimit }),
   });
 
   return async (c) => {

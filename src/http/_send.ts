@@ -1,6 +1,7 @@
 // The route by which balancedFetch hands a request to an httpFactory endpoint without building a
 // Request for it, and the parsing both share. Internal.
 import type { Endpoint } from "../types.ts";
+import type { ReplayBody } from "./_body.ts";
 
 /** One request to send, as balancedFetch prepared it. */
 export interface Outgoing {
@@ -12,6 +13,8 @@ export interface Outgoing {
   readonly method: string;
   /** The headers when `request` is unset. */
   readonly headers: Headers | undefined;
+  /** The request's body as the call shares it between attempts; unset: read from a clone. */
+  readonly body?: ReplayBody | undefined;
 }
 
 /** Sends an {@linkcode Outgoing} to the endpoint's instance. */

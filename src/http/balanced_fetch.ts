@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { requireMethod } from "../_validate.ts";
+import { requireMethod, requireNumber } from "../_validate.ts";
 import type { Balancer } from "../lb/balancer.ts";
 import { type RetryCallback, type RetryOptions, retrySettings, runRetry } from "../lb/retry.ts";
+import { ReplayBody } from "./_body.ts";
 import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
 
 /** Options for {@linkcode balancedFetch}. */
@@ -23,6 +24,18 @@ export interface BalancedFetchOptions extends
   retryNonIdempotent?: boolean;
   /** Decides per failed attempt whether to go on; see {@linkcode RetryOptions.shouldRetry}. */
   shouldRetry?: RetryCallback;
+  /**
+   * Bytes of a request body held so that a failed attempt can be sent again to another instance
+   * (httpFactory endpoints). A body of known size up to this (a `Content-Length` header, or an
+   * `init.body` that is not a stream, which is in memory already and held whatever its size) is read
+   * before the first attempt and sent as bytes. Any other body streams to the instance as it arrives
+   * while its first `bufferLimit` bytes are kept: a failed attempt is tried again only if the
+   * runtime's fetch had read no more than that of it (a refused connection, typically); after that the
+   * call ends with that attempt's error or answer. `0` streams every body of unknown size and retries
+   * it only if none of it was read. Default: 131,072 (128 KiB: Deno's fetch reads up to 64 KiB and a
+   * chunk ahead even when the connection is then refused).
+   */
+  bufferLimit?: number;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -36,6 +49,11 @@ const BASE = "http://service.invalid";
  * is ignored: `"/users/1"` and `"http://payments/users/1"` both mean path `/users/1`. If every attempt
  * answers with a retryable status, the last such response is returned; other failures reject with a
  * `RetryError`, and an aborted `init.signal` rejects with its reason.
+ *
+ * A request body is consumed, as `fetch` consumes it, and streams to the instance unless it is small
+ * enough to hold (see {@linkcode BalancedFetchOptions.bufferLimit}); a streamed body that an instance
+ * has read beyond what is held is not sent again. Endpoints that are not httpFactory's get the
+ * `Request` itself.
  *
  * A string or `URL` input is parsed once; with an `init` of at most `method`, `headers` and `signal`
  * (no body), httpFactory endpoints get the request without a `Request` object being built, and other
@@ -90,6 +108,7 @@ export function balancedFetch(
   const retrying = retrySettings(balancer, shared);
   const once = retrySettings(balancer, { ...shared, attempts: 1 });
   const retryAll = Boolean(options.retryNonIdempotent);
+  const bufferLimit = requireNumber(options.bufferLimit ?? 131_072, "options.bufferLimit", { finite: false });
 
   return (input, init) => {
     let call: Call;
@@ -104,6 +123,7 @@ export function balancedFetch(
           headers: undefined,
           url: undefined,
           init,
+          limit: bufferLimit,
         };
         caller = request.signal;
       } else {
@@ -120,6 +140,7 @@ export function balancedFetch(
             headers: undefined,
             url,
             init,
+            limit: bufferLimit,
           };
           caller = request.signal;
         } else {
@@ -128,7 +149,15 @@ export function balancedFetch(
             : init.headers instanceof Headers
             ? init.headers
             : new Headers(init.headers);
-          call = { path: url.pathname + url.search, request: undefined, method, headers, url, init };
+          call = {
+            path: url.pathname + url.search,
+            request: undefined,
+            method,
+            headers,
+            url,
+            init,
+            limit: bufferLimit,
+          };
           caller = init?.signal ?? undefined;
         }
       }
@@ -136,7 +165,7 @@ export function balancedFetch(
       return Promise.reject(error);
     }
     const settings = retryAll || IDEMPOTENT.has(call.method) ? retrying : once;
-    return runRetry(balancer, settings, call, caller, invoke);
+    return runRetry(balancer, settings, call, caller, invoke, replayable);
   };
 }
 
@@ -148,6 +177,10 @@ interface Call extends Outgoing {
   readonly init: RequestInit | undefined;
   /** Made on first need, then reused by every attempt. */
   made?: Request;
+  /** The request's body as httpFactory endpoints share it, made on the first attempt that sends it. */
+  body?: ReplayBody | undefined;
+  /** See {@linkcode BalancedFetchOptions.bufferLimit}. */
+  readonly limit: number;
 }
 
 // Methods that `Request` upper-cases; any other goes through `Request` for its checks.
@@ -170,8 +203,29 @@ function simpleMethod(init: RequestInit): string | undefined {
 
 function invoke(endpoint: SendingEndpoint, call: Call, signal: AbortSignal | undefined): Promise<Response> {
   const send = endpoint[SEND];
-  if (send !== undefined) return send(call, signal);
+  if (send !== undefined) {
+    if (call.body === undefined && call.request?.body != null) call.body = replayBody(call);
+    return send(call, signal);
+  }
   // Any other endpoint gets a Request, as before: one per call, shared by its attempts.
   const request = call.request ?? (call.made ??= new Request(call.url!, call.init));
   return endpoint(request, signal === undefined ? {} : { signal });
+}
+
+function replayBody(call: Call): ReplayBody {
+  // A clone's body, so that the caller's Request stays readable while its body is held; its own
+  // branch of the tee is cancelled once the body is too big to hold.
+  const request = call.request!;
+  const source = request.clone().body!;
+  const body = call.init?.body;
+  // Already in memory (a string, bytes, a Blob, a form): held whatever its size.
+  if (body != null && !(body instanceof ReadableStream)) return new ReplayBody(source, Infinity, true);
+  const length = request.headers.get("content-length");
+  const known = length !== null && /^\d+$/.test(length) && Number(length) <= call.limit;
+  return new ReplayBody(source, call.limit, known, request.body!);
+}
+
+/** Whether a failed attempt's call may go on: its body, if any was sent, is still held. */
+function replayable(call: Call): boolean {
+  return call.body === undefined || call.body.again();
 }

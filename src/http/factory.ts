@@ -33,6 +33,8 @@ export interface HttpFactoryOptions {
  * query (its origin is ignored) and sends it to its instance, so one request can be sent to several
  * instances in turn: the endpoint never consumes the request it is given; it reads the body from a
  * clone (so streamed bodies are buffered). Method, headers, body and redirect mode are carried over.
+ * Through `balancedFetch` a body is not buffered this way: it streams, as its `bufferLimit`
+ * says.
  *
  * @param options Scheme, path prefix, fetch and timeout.
  * @returns A factory for `host:port` (or `[v6]:port`) instances.
@@ -86,9 +88,10 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
     const base = origin + prefix;
     const send: Send = async (outgoing, caller) => {
       const request = outgoing.request;
-      const body = request === undefined || request.body === null
-        ? null
-        : await request.clone().arrayBuffer();
+      let body: BodyInit | null = null;
+      if (request !== undefined && request.body !== null) {
+        body = outgoing.body === undefined ? await request.clone().arrayBuffer() : await outgoing.body.take();
+      }
       // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
       // abort sooner anyway (retry's deadline). The caller's signal is linked directly, not as the
       // deadline's parent (clear() would unlink it), so that it still governs reading the body.
@@ -97,9 +100,11 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       if (limit !== undefined) {
         signal = caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
       }
-      const init: RequestInit = request === undefined
+      const init: RequestInit & { duplex?: "half" } = request === undefined
         ? { method: outgoing.method }
         : { method: request.method, headers: request.headers, body, redirect: request.redirect };
+      // Node's fetch requires it for a streamed body; the others ignore it.
+      if (body instanceof ReadableStream) init.duplex = "half";
       if (request === undefined && outgoing.headers !== undefined) init.headers = outgoing.headers;
       if (signal !== undefined) init.signal = signal;
       try {

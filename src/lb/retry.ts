@@ -235,6 +235,8 @@ export function retrySettings<Req, Res>(
  * @param call The request, handed to `invoke` unchanged.
  * @param caller The caller's signal.
  * @param invoke Calls one endpoint.
+ * @param again Whether the call can go on after a failed attempt that would be retried (for
+ *   `balancedFetch`, whether the request body is still held); asked only then. Default: always.
  * @returns The result.
  */
 export async function runRetry<Req, Res, Call>(
@@ -243,6 +245,7 @@ export async function runRetry<Req, Res, Call>(
   call: Call,
   caller: AbortSignal | undefined,
   invoke: Invoke<Req, Res, Call>,
+  again?: (call: Call) => boolean,
 ): Promise<Res> {
   if (caller?.aborted) throw caller.reason;
   const overall = s.timeout === Infinity ? undefined : deadline(s.timeout, caller);
@@ -336,6 +339,7 @@ export async function runRetry<Req, Res, Call>(
           final = thrown;
         }
       }
+      if (go && again !== undefined && !again(call)) go = false;
       if (!go) {
         if (kept && final === error) return keptResult!;
         // A kept result that is not returned must still be released (e.g. a response body).
