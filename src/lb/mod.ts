@@ -37,3 +37,4 @@ export {
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 export { hash32, RingHashBalancer, type RingHashBalancerOptions } from "./ring_hash.ts";
 export { LocalityEndpointer, type LocalityEndpointerOptions } from "./locality.ts";
+export { type CallFigures, ObservedBalancer, type ObservedBalancerOptions } from "./observed.ts";
