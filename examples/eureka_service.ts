@@ -1,15 +1,19 @@
 /**
- * A small HTTP service that registers itself in Eureka with `EurekaRegistrar`: it sends heartbeats,
- * registers again by itself if the server forgets it (a restart, an eviction during a partition),
- * answers `/health` for Eureka's dashboard and health checks, can take itself out of rotation
- * (`POST /admin/out-of-service`, `POST /admin/in-service`), and deregisters on SIGINT.
- * `examples/eureka_gateway.ts` discovers the instances.
+ * A small HTTP service (Hono, served by `serveRegistered`) that registers itself in Eureka with
+ * `EurekaRegistrar`: it sends heartbeats, registers again by itself if the server forgets it (a
+ * restart, an eviction during a partition), answers `/health` for Eureka's dashboard and health checks
+ * with the status it registered (`UP`, `OUT_OF_SERVICE`; 503 `DOWN` while it shuts down), can take
+ * itself out of rotation (`POST /admin/out-of-service`, `POST /admin/in-service`), and on SIGINT or
+ * SIGTERM deregisters, answers the requests in flight and exits 0. `examples/eureka_gateway.ts`
+ * discovers the instances.
  *
  * Run (Eureka from scripts/servers/eureka.sh):
  *   deno run --allow-net=127.0.0.1 examples/eureka_service.ts orders http://127.0.0.1:8761/eureka
  * then: curl http://127.0.0.1:<port printed>/anything, and Ctrl-C to deregister.
  */
+import { Hono } from "hono";
 import { EurekaClient, EurekaRegistrar } from "../src/eureka/mod.ts";
+import { HealthState, serveRegistered } from "../src/hono/mod.ts";
 import type { RegistrarErrorEvent } from "../mod.ts";
 
 /** Options for {@linkcode startService}. */
@@ -28,6 +32,8 @@ export interface ServiceOptions {
   metadata?: Record<string, string>;
   /** Receives progress lines. Default: silent. */
   log?: (line: string) => void;
+  /** Deregister and exit 0 on SIGINT or SIGTERM. Default: `false` (no signal handling; call `stop()`). */
+  exitOnSignal?: boolean;
 }
 
 /** A running, registered instance. */
@@ -38,7 +44,7 @@ export interface RunningService extends AsyncDisposable {
   instanceId: string;
   /** The registrar (events: `registered`, `reregistered`, `deregistered`, `error`). */
   registrar: EurekaRegistrar;
-  /** Deregisters, then stops the HTTP server. */
+  /** Deregisters, then stops the HTTP server once its requests are answered. */
   stop(): Promise<void>;
 }
 
@@ -46,61 +52,63 @@ export interface RunningService extends AsyncDisposable {
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const log = options.log ?? (() => {});
   let served = 0;
-  // Set once registered; requests that arrive before see no registrar.
-  const self: { registrar?: EurekaRegistrar } = {};
   let instance = "";
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
-    async (request): Promise<Response> => {
-      const url = new URL(request.url);
-      if (url.pathname === "/health") return Response.json({ status: self.registrar?.status ?? "STARTING" });
-      if (request.method === "POST" && url.pathname.startsWith("/admin/")) {
-        const status = url.pathname === "/admin/out-of-service" ? "OUT_OF_SERVICE" : "UP";
-        await self.registrar?.setStatus(status);
-        return Response.json({ status });
-      }
-      served++;
-      return Response.json({ app: options.app, instance, path: url.pathname, served });
-    },
-  );
-  const port = server.addr.port;
-  instance = `127.0.0.1:${port}`;
+  // Set once the server listens; requests that arrive before see no registrar.
+  let registrar: EurekaRegistrar | undefined;
+  const health = new HealthState("starting");
+  const app = new Hono()
+    .get("/health", (c) => {
+      c.header("cache-control", "no-store");
+      if (health.draining || health.state === "stopped") return c.json({ status: "DOWN" }, 503);
+      return c.json({ status: registrar?.status ?? "STARTING" });
+    })
+    .post("/admin/:action{out-of-service|in-service}", async (c) => {
+      const status = c.req.param("action") === "out-of-service" ? "OUT_OF_SERVICE" : "UP";
+      await registrar?.setStatus(status);
+      return c.json({ status });
+    })
+    .all("*", (c) => c.json({ app: options.app, instance, path: c.req.path, served: ++served }));
   const client = new EurekaClient({ urls: options.eurekaUrls });
-  const registrar = new EurekaRegistrar(client, {
-    app: options.app,
-    ipAddr: "127.0.0.1",
-    port,
-    metadata: options.metadata ?? {},
-    healthCheckUrl: `http://${instance}/health`,
-    statusPageUrl: `http://${instance}/health`,
-    renewalIntervalInSecs: options.renewalIntervalInSecs ?? 30,
-    durationInSecs: options.durationInSecs ?? 90,
+  const server = await serveRegistered(app, {
+    hostname: "127.0.0.1",
+    port: options.port ?? 0,
+    health,
+    registrar: (address) => {
+      instance = address.instance;
+      registrar = new EurekaRegistrar(client, {
+        app: options.app,
+        ipAddr: address.host,
+        port: address.port,
+        metadata: options.metadata ?? {},
+        healthCheckUrl: `http://${address.instance}/health`,
+        statusPageUrl: `http://${address.instance}/health`,
+        renewalIntervalInSecs: options.renewalIntervalInSecs ?? 30,
+        durationInSecs: options.durationInSecs ?? 90,
+      });
+      const id = registrar.instanceId;
+      registrar.addEventListener(
+        "reregistered",
+        () => log(`${id}: Eureka had forgotten it; registered again`),
+      );
+      registrar.addEventListener(
+        "error",
+        (e) => log(`${id}: ${((e as RegistrarErrorEvent).error as Error).message}`),
+      );
+      return registrar;
+    },
+    onComplete: (report) => {
+      if (report.failures.length === 0) log(`${registrar?.instanceId} deregistered`);
+    },
+    // As a program, SIGINT and SIGTERM shut it down and exit 0; as a library, stop() does.
+    ...(options.exitOnSignal ? { exit: 0 } : { source: null }),
   });
-  const id = registrar.instanceId;
-  registrar.addEventListener("reregistered", () => log(`${id}: Eureka had forgotten it; registered again`));
-  registrar.addEventListener(
-    "error",
-    (e) => log(`${id}: ${((e as RegistrarErrorEvent).error as Error).message}`),
-  );
-  try {
-    await registrar.register();
-  } catch (error) {
-    await server.shutdown();
-    throw error;
-  }
-  self.registrar = registrar;
-  log(`${registrar.app} at http://${instance}, registered as ${id}`);
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    stopping ??= (async () => {
-      try {
-        await registrar.deregister();
-        log(`${id} deregistered`);
-      } finally {
-        await server.shutdown();
-      }
-    })();
-  return { instance, instanceId: id, registrar, stop, [Symbol.asyncDispose]: stop };
+  const id = server.registrar.instanceId;
+  log(`${server.registrar.app} at http://${instance}, registered as ${id}`);
+  const stop = async () => {
+    const { failures } = await server.stop();
+    if (failures.length > 0) throw failures[0]!.error;
+  };
+  return { instance, instanceId: id, registrar: server.registrar, stop, [Symbol.asyncDispose]: stop };
 }
 
 if (import.meta.main) {
@@ -109,9 +117,5 @@ if (import.meta.main) {
     console.error("usage: eureka_service.ts <app> <Eureka URL, e.g. http://127.0.0.1:8761/eureka>...");
     Deno.exit(2);
   }
-  const service = await startService({ app, eurekaUrls, log: (line) => console.log(line) });
-  Deno.addSignalListener("SIGINT", async () => {
-    await service.stop();
-    Deno.exit(0);
-  });
+  await startService({ app, eurekaUrls, exitOnSignal: true, log: (line) => console.log(line) });
 }
