@@ -1,7 +1,8 @@
-// Plumbing for the pull-mode tests that run examples/worker_gateway.ts inside `workerd serve`: the
-// workerd binary (installed by scripts/install_workerd.sh), the bundle, the workerd child process
-// with its stderr, a registry front that counts discovery requests (forwarding to a real registry or
-// answering as a fake Consul, with faults), and upstream instances that answer with their name.
+// Plumbing for the pull-mode tests that run a Worker (examples/worker_gateway.ts, or the README's
+// Hono one, examples/hono_worker_gateway.ts) inside `workerd serve`: the workerd binary (installed by
+// scripts/install_workerd.sh), the bundle, the workerd child process with its stderr, a registry front
+// that counts discovery requests (forwarding to a real registry or answering as a fake Consul, with
+// faults), and upstream instances that answer with their name.
 
 import { REQUIRE_SERVERS } from "../integration/_server.ts";
 
@@ -53,34 +54,50 @@ export function workerdTest(
   });
 }
 
-let bundled: Promise<void> | undefined;
+/** A Worker the harness runs: the example it bundles and the config (tests/runtime/workerd_pull/) that embeds it. */
+export interface WorkerSpec {
+  /** The Worker's source, relative to the repository, e.g. `examples/worker_gateway.ts`. */
+  readonly entry: string;
+  /** The workerd config in tests/runtime/workerd_pull/ that embeds `dist/<entry's name>.js`. */
+  readonly config: string;
+}
+
+/** examples/worker_gateway.ts with config.capnp: what {@linkcode Workerd.start} runs by default. */
+export const WORKER_GATEWAY: WorkerSpec = { entry: "examples/worker_gateway.ts", config: "config.capnp" };
+
+const bundled = new Map<string, Promise<void>>();
 
 /**
- * Bundles examples/worker_gateway.ts for the browser platform (its `@edgekit/sd/...` imports resolve
- * to the local sources through deno.json's name and exports) into the file config.capnp embeds.
- * Once per test process.
+ * Bundles a Worker (default: examples/worker_gateway.ts) for the browser platform (its
+ * `@edgekit/sd/...` imports resolve to the local sources through deno.json's name and exports) into
+ * the file its config embeds, `tests/runtime/workerd_pull/dist/<name>.js`. Once per test process.
  */
-export function bundleWorker(): Promise<void> {
-  bundled ??= (async () => {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform=browser",
-        "-o",
-        "tests/runtime/workerd_pull/dist/worker_gateway.js",
-        "examples/worker_gateway.ts",
-      ],
-      cwd: path(ROOT),
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      signal: AbortSignal.timeout(120_000),
-    }).output();
-    if (code !== 0) throw new Error(`deno bundle failed:\n${new TextDecoder().decode(stderr)}`);
-  })();
-  return bundled;
+export function bundleWorker(worker: WorkerSpec = WORKER_GATEWAY): Promise<void> {
+  const name = worker.entry.slice(worker.entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js");
+  let done = bundled.get(worker.entry);
+  if (done === undefined) {
+    done = (async () => {
+      const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "bundle",
+          "--quiet",
+          "--platform=browser",
+          "-o",
+          `tests/runtime/workerd_pull/dist/${name}`,
+          worker.entry,
+        ],
+        cwd: path(ROOT),
+        env: { NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+        signal: AbortSignal.timeout(120_000),
+      }).output();
+      if (code !== 0) throw new Error(`deno bundle failed:\n${new TextDecoder().decode(stderr)}`);
+    })();
+    bundled.set(worker.entry, done);
+  }
+  return done;
 }
 
 /** Lines of workerd's output that mean the Worker broke a Workers rule or was cancelled. */
@@ -142,14 +159,17 @@ export class Workerd implements AsyncDisposable {
   }
 
   /**
-   * Starts workerd with the gateway's bindings (config.capnp reads them from the environment) and
+   * Starts workerd with the gateway's bindings (its config reads them from the environment) and
    * waits until its socket accepts connections (a TCP probe: an HTTP probe would run discovery).
    */
-  static async start(bindings: Record<string, string>): Promise<Workerd> {
-    await bundleWorker();
+  static async start(
+    bindings: Record<string, string>,
+    worker: WorkerSpec = WORKER_GATEWAY,
+  ): Promise<Workerd> {
+    await bundleWorker(worker);
     const port = freePort();
     const child = new Deno.Command(workerdPath(), {
-      args: ["serve", "config.capnp", "--verbose", `--socket-addr=http=127.0.0.1:${port}`],
+      args: ["serve", worker.config, "--verbose", `--socket-addr=http=127.0.0.1:${port}`],
       cwd: path(CONFIG_DIR),
       clearEnv: true,
       env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...bindings },
