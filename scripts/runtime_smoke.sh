@@ -14,7 +14,7 @@
 # SMOKE_TIMEOUT (seconds per runtime, default 60).
 set -uo pipefail
 
-BUN_VERSION=1.4.5
+BUN_VERSION="$(bash "$(dirname "${BASH_SOURCE[0]}")/install_bun.sh" --version)" # the pin lives there
 WORKERD_VERSION="$(bash "$(dirname "${BASH_SOURCE[0]}")/install_workerd.sh" --version)" # the pin lives there
 DENO_VERSION=2.9.5
 CACHE="${EDGEKIT_RUNTIMES_CACHE:-$HOME/.cache/edgekit-runtimes}"
