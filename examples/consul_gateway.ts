@@ -4,6 +4,8 @@
  *   deno serve --env-file=examples/consul_gateway.env --allow-net=127.0.0.1 --allow-env --port 8787 \
  *     examples/consul_gateway.ts
  * then: curl http://127.0.0.1:8787/api/anything and curl http://127.0.0.1:8787/_gateway/status
+ * Bun serves the same `export default` (PORT=8787 bun --env-file=examples/consul_gateway.env ...);
+ * Node 20: consul_gateway_node.ts; Cloudflare Workers: hono_worker_gateway.ts (pull mode).
  */
 import process from "node:process";
 import { Hono } from "hono";
