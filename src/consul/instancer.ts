@@ -64,6 +64,13 @@ export interface ConsulInstancerOptions extends ConsulServiceQuery {
    * their backoff. Default: 15,000.
    */
   resetGrace?: number;
+  /**
+   * Once the first carried instance is back after a reset, how long the others still wait for theirs
+   * before they are dropped (registrars come back at about the same time; one that does not has most
+   * likely left, e.g. was deregistered before the new agent was read); one that comes back later is
+   * served again from then. Bounded by `resetGrace`. Default: 2,000.
+   */
+  resetSettle?: number;
   /** Pause after failures: capped exponential with jitter. Default: `{ initial: 1000, max: 60000, multiplier: 2 }`. */
   backoff?: Partial<BackoffOptions>;
   /** Random source in [0, 1) for the backoff and pacing jitter. Default: `Math.random`. */
@@ -132,6 +139,10 @@ export class ConsulInstancer extends BackgroundInstancer {
   #latest: InstanceInput[] = [];
   /** Instances carried over an index reset, still served until seen again or the grace ends. */
   #carried = new Map<string, InstanceInput>();
+  /** Carried instances seen again since the reset, in any state. */
+  #returned = new Set<string>();
+  readonly #resetSettle: number;
+  #settling = false;
   /** Counts resets, so that an older grace period does not end a newer one. */
   #resets = 0;
 
@@ -166,6 +177,7 @@ export class ConsulInstancer extends BackgroundInstancer {
     const jitter = requireNumber(options.rateLimit?.jitter ?? 0.2, "options.rateLimit.jitter", { min: 0 });
     if (jitter >= 1) throw new RangeError(`options.rateLimit.jitter must be below 1, got ${jitter}`);
     this.#resetGrace = requireNumber(options.resetGrace ?? 15_000, "options.resetGrace", { min: 0 });
+    this.#resetSettle = requireNumber(options.resetSettle ?? 2_000, "options.resetSettle", { min: 0 });
     const backoff = backoffOptions(options.backoff, DEFAULT_BACKOFF);
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     // Validates tags, filter and consistency now rather than on the first request.
@@ -229,8 +241,13 @@ export class ConsulInstancer extends BackgroundInstancer {
       const wait = paused > 0 ? Math.min(this.#wait, this.#interval) : this.#wait;
       let problem: unknown;
       try {
+        // While instances are carried over a reset, ask for every state: a carried instance that is
+        // back in any state (a re-registered TTL check is critical until its first pass) is no longer
+        // carried, so its removal right after shows at once; only passing ones are published.
+        const everyState = this.#query.passing === true && this.#carried.size > 0;
         const answer = await this.#client.healthService(this.#service, {
           ...this.#query,
+          ...(everyState ? { passing: false } : {}),
           wait,
           index,
           signal: stopSignal,
@@ -253,7 +270,7 @@ export class ConsulInstancer extends BackgroundInstancer {
           failures = 0;
           if (index === 0) {
             // A read that did not block: the agent's state now, from a fresh index.
-            this.#accept(answer.index, answer.entries);
+            this.#accept(answer.index, answer.entries, everyState);
           } else {
             // An answer to a wait on a newer index may come from a server that is behind: drop it,
             // and read again (paced, not blocking) from index 0.
@@ -261,7 +278,7 @@ export class ConsulInstancer extends BackgroundInstancer {
           }
           continue;
         } else {
-          this.#accept(answer.index, answer.entries);
+          this.#accept(answer.index, answer.entries, everyState);
           failures = 0;
           continue;
         }
@@ -284,11 +301,47 @@ export class ConsulInstancer extends BackgroundInstancer {
     }
   }
 
-  #accept(index: number, entries: Parameters<typeof toInstances>[0]): void {
+  #accept(index: number, entries: Parameters<typeof toInstances>[0], everyState = false): void {
     this.#index = index;
-    this.#latest = toInstances(entries, this.#service, this.#options.logger);
+    const all = toInstances(entries, this.#service, this.#options.logger);
+    // Consul's `passing` filter, applied here when every state was asked for.
+    this.#latest = everyState
+      ? all.filter((instance) => typeof instance !== "string" && instance.status === "passing")
+      : all;
     for (const instance of this.#latest) this.#carried.delete(keyOf(instance));
+    if (everyState) {
+      // A carried instance that is back but not passing yet (its registrar re-registered; the TTL
+      // check passes a moment later) stays carried; one that came back and is gone again left for
+      // good, so its removal shows now rather than when the grace ends.
+      const present = new Set(all.map(keyOf));
+      for (const key of [...this.#carried.keys()]) {
+        if (present.has(key)) this.#returned.add(key);
+        else if (this.#returned.has(key)) this.#carried.delete(key);
+      }
+    }
+    if (this.#carried.size === 0) this.#returned.clear();
+    else if (this.#resets > 0 && all.length > 0) this.#settle();
     this.#publish();
+  }
+
+  /** The new agent lists instances again: the carried ones not back by `resetSettle` are dropped. */
+  #settle(): void {
+    if (this.#settling) return;
+    this.#settling = true;
+    const round = this.#resets;
+    delay(this.#resetSettle, this.stopSignal).then(() => {
+      this.#settling = false;
+      if (round !== this.#resets) return;
+      let dropped = false;
+      for (const key of [...this.#carried.keys()]) {
+        if (!this.#returned.has(key) && !this.#latest.some((i) => keyOf(i) === key)) {
+          this.#carried.delete(key);
+          dropped = true;
+        }
+      }
+      if (this.#carried.size === 0) this.#returned.clear();
+      if (dropped) this.#publish();
+    }, () => {}); // stopped
   }
 
   #publish(): void {
@@ -300,6 +353,8 @@ export class ConsulInstancer extends BackgroundInstancer {
   /** After an index reset: keeps serving the instances known so far for the grace period. */
   #carryOver(): void {
     const round = ++this.#resets;
+    this.#returned.clear();
+    this.#settling = false;
     if (this.#resetGrace === 0) {
       this.#carried.clear();
       return;
@@ -313,6 +368,7 @@ export class ConsulInstancer extends BackgroundInstancer {
         instances: [...this.#carried.keys()],
       });
       this.#carried.clear();
+      this.#returned.clear();
       this.#publish();
     }, () => {}); // stopped
   }

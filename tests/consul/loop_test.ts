@@ -172,7 +172,7 @@ Deno.test("ConsulInstancer never blocks on index 0: a zero index from the server
   });
 });
 
-Deno.test("ConsulInstancer follows an agent that restarted with a lower index and lost its services, never going empty", async () => {
+Deno.test("ConsulInstancer follows an agent that restarted with a lower index and lost its services, never going empty, and drops what does not come back once the rest has settled", async () => {
   await withInstancer({ consul: seeded(), options: FAST }, async ({ clock, consul, events, queries }) => {
     await clock.tickAsync(0);
     consul.restart(5); // dev-mode restart: empty catalog, index from 5 (the blocked query answers)
@@ -187,11 +187,53 @@ Deno.test("ConsulInstancer follows an agent that restarted with a lower index an
       "[10.0.0.1:8080,10.0.0.2:8080]",
       "[10.0.0.1:8080,10.0.0.2:8080,10.0.0.3:8080]",
     ]);
-    // api-2 goes when the grace (15 s after the reset) is over.
-    await clock.tickAsync(13_800);
+    // api-1 is back, so api-2 has resetSettle (2 s) to come back too; it does not, and goes then,
+    // well before the grace (15 s after the reset) would end.
+    await clock.tickAsync(1_800);
     assert.equal(events.length, 2);
     await clock.tickAsync(200);
     assert.deepStrictEqual(events.slice(2), ["[10.0.0.1:8080,10.0.0.3:8080]"]);
+    await clock.tickAsync(15_000);
+    assert.equal(events.length, 3);
+  });
+});
+
+Deno.test("ConsulInstancer drops a carried instance that came back critical and left, without waiting for the grace", async () => {
+  // Seen in CI: a registrar re-registers (its TTL check critical until its first pass) and is
+  // deregistered before the instancer saw it passing. Asking for every state while carrying shows
+  // that it came back, so its removal shows at once instead of when the 15 s grace ends.
+  await withInstancer({ consul: seeded(), options: FAST }, async ({ clock, consul, events }) => {
+    await clock.tickAsync(0);
+    consul.restart(5);
+    await clock.tickAsync(1_000);
+    assert.deepStrictEqual(events, ["[10.0.0.1:8080,10.0.0.2:8080]"]);
+    consul.put(api(1));
+    consul.put(api(2, { checks: [{ id: "service:api-2", status: "critical", ttl: "15s" }] }));
+    await clock.tickAsync(200);
+    // api-2 is back but not passing yet: still carried, so nothing flickers.
+    assert.ok(events.every((e) => e.includes("10.0.0.2:8080")), events.join(" "));
+    consul.remove("api-2"); // deregistered before its first pass
+    await clock.tickAsync(200);
+    assert.deepStrictEqual(events.at(-1), "[10.0.0.1:8080]");
+  });
+});
+
+Deno.test("ConsulInstancer keeps serving a carried instance that came back critical until its check passes", async () => {
+  await withInstancer({ consul: seeded(), options: FAST }, async ({ clock, consul, events }) => {
+    await clock.tickAsync(0);
+    consul.restart(5);
+    await clock.tickAsync(1_000);
+    consul.put(api(1, { checks: [{ id: "service:api-1", status: "critical", ttl: "15s" }] }));
+    consul.put(api(2, { checks: [{ id: "service:api-2", status: "critical", ttl: "15s" }] }));
+    await clock.tickAsync(200);
+    assert.deepStrictEqual(events, ["[10.0.0.1:8080,10.0.0.2:8080]"], "never empty while they come back");
+    consul.setStatus("api-1", "passing");
+    consul.setStatus("api-2", "passing");
+    await clock.tickAsync(200);
+    // Passing again: served as found, no longer carried; the grace's end changes nothing.
+    await clock.tickAsync(15_000);
+    assert.equal(events.at(-1), "[10.0.0.1:8080,10.0.0.2:8080]");
+    assert.ok(events.every((e) => e !== "[]"), events.join(" "));
   });
 });
 
