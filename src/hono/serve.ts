@@ -5,7 +5,7 @@
  * `gracefulShutdown`, so discovery keeps running while the requests drain.
  *
  * The HTTP server and the signals come from small adapters loaded on first use by feature detection:
- * `Bun.serve` on Bun, `Deno.serve` on Deno, `node:http` on Node (translated to Web `Request` and
+ * Bun's `serve` on Bun, Deno's `serve` on Deno, `node:http` on Node (translated to Web `Request` and
  * `Response`). Importing this module loads none of them.
  *
  * @module
@@ -160,8 +160,8 @@ export interface RegisteredServer<R extends SelfRegistrar = SelfRegistrar> exten
 const WILDCARDS = new Set(["0.0.0.0", "::", "[::]", ""]);
 
 /**
- * Finds the HTTP server of the runtime this code runs in and loads its adapter: `Bun.serve` on Bun,
- * `Deno.serve` on Deno, `node:http` on Node. Nothing runtime-specific is imported until then.
+ * Finds the HTTP server of the runtime this code runs in and loads its adapter: Bun's `serve` on Bun,
+ * Deno's `serve` on Deno, `node:http` on Node. Nothing runtime-specific is imported until then.
  *
  * @returns The adapter.
  * @throws {TypeError} On hosts without a server API of their own (Cloudflare Workers, browsers):
@@ -172,7 +172,7 @@ const WILDCARDS = new Set(["0.0.0.0", "::", "[::]", ""]);
  * import { detectServerAdapter } from "@edgekit/sd/hono";
  * import { assertEquals } from "@std/assert";
  *
- * const adapter = await detectServerAdapter(); // under Deno: Deno.serve
+ * const adapter = await detectServerAdapter(); // under Deno: Deno's serve
  * assertEquals(adapter.runtime, "deno");
  * ```
  */
@@ -208,8 +208,8 @@ function instanceOf(host: string, port: number): string {
  * all bounded by `timeout`; when it runs out, the open connections are dropped. A signal that
  * arrives while the server starts or registers is handled too: the listeners are installed first.
  *
- * Per runtime: Deno (`deno run`) serves with `Deno.serve` and drains with `server.shutdown()`; Bun
- * with `Bun.serve` and `server.stop()`; Node 20+ with `node:http`, whose `close()` waits for the
+ * Per runtime: Deno (`deno run`) serves with its `serve` and drains with `server.shutdown()`; Bun
+ * with its `serve` and `server.stop()`; Node 20+ with `node:http`, whose `close()` waits for the
  * requests under way while idle keep-alive connections are closed. Not for `deno serve` (the module
  * exports the app and the runtime owns the server, aborting it on the signal itself, so requests in
  * flight cannot be drained there; use `gracefulShutdown` with a registrar there) nor for Workers
