@@ -183,3 +183,29 @@ export class Recorder {
     );
   }
 }
+
+/**
+ * Samples an endpointer every 10 ms, counting the samples that found it empty (the restart tests
+ * assert it never is while live instances re-register). `stop()` clears the timer.
+ */
+export function sampleEmpty(endpointer: { endpoints(): readonly unknown[] }): {
+  readonly samples: number;
+  readonly empty: number;
+  stop(): void;
+} {
+  let samples = 0;
+  let empty = 0;
+  const timer = setInterval(() => {
+    samples++;
+    if (endpointer.endpoints().length === 0) empty++;
+  }, 10);
+  return {
+    get samples() {
+      return samples;
+    },
+    get empty() {
+      return empty;
+    },
+    stop: () => clearInterval(timer),
+  };
+}

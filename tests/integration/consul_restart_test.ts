@@ -11,21 +11,11 @@ import { assert } from "../_deps.ts";
 import { ConsulClient, ConsulInstancer, ConsulRegistrar } from "../../src/consul/mod.ts";
 import { DefaultEndpointer } from "../../src/endpointer.ts";
 import { baseUrl, consulScript, instancesOf, uniqueName, until } from "../consul/_real.ts";
+import { sampleEmpty, waitFor } from "./_etcd_sd.ts";
 import { serverTestLocked } from "./_server.ts";
 
 const CYCLES = 4;
 const CHANGE_BOUND = 5_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every 50 ms until it is true; throws after `ms`. */
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 serverTestLocked("consul", "exclusive")(
   "ConsulInstancer and ConsulRegistrar recover from agent restarts that lose all state, cycle after cycle, and the endpointer is never empty",
@@ -49,9 +39,7 @@ serverTestLocked("consul", "exclusive")(
     const endpointer = new DefaultEndpointer<unknown, string>(instancer, (instance) => ({
       endpoint: () => Promise.resolve(instance),
     }));
-    let samples = 0;
-    let empty = 0;
-    let sampler: ReturnType<typeof setInterval> | undefined;
+    let sampler: ReturnType<typeof sampleEmpty> | undefined;
     const figures: string[] = [];
     const changes: number[] = [];
     const state = (ports: number[]) => ports.map((p) => `127.0.0.1:${p}`).sort();
@@ -82,10 +70,7 @@ serverTestLocked("consul", "exclusive")(
       for (const r of live) await r.register();
       await shown([9311, 9312]);
       await endpointer.ready();
-      sampler = setInterval(() => {
-        samples++;
-        if (endpointer.endpoints().length === 0) empty++;
-      }, 10);
+      sampler = sampleEmpty(endpointer);
 
       for (let cycle = 1; cycle <= CYCLES; cycle++) {
         const ports = [9311, 9312, ...(extra === undefined ? [] : [9313])];
@@ -139,6 +124,7 @@ serverTestLocked("consul", "exclusive")(
         10_000,
       );
       assert.deepStrictEqual(endpointer.entries().map((e) => e.instance).sort(), expected, "nothing lost");
+      const { samples, empty } = sampler!;
       assert.ok(samples > 100, `sampled ${samples} times`);
       assert.equal(empty, 0, `the endpointer was empty in ${empty} of ${samples} samples`);
       console.log(
@@ -147,7 +133,7 @@ serverTestLocked("consul", "exclusive")(
         } ms (max ${Math.max(...changes)}); endpointer empty in ${empty} of ${samples} samples`,
       );
     } finally {
-      clearInterval(sampler);
+      sampler?.stop();
       endpointer.close();
       instancer.stop();
       for (const r of [...live, ...(extra === undefined ? [] : [extra])]) {

@@ -10,7 +10,7 @@ import { DefaultEndpointer } from "../../src/endpointer.ts";
 import { EtcdClient, EtcdInstancer, EtcdRegistrar } from "../../src/etcd/mod.ts";
 import { serverTest } from "./_server.ts";
 import { del, etcdScript, put, range, unb64, uniquePrefix, withEtcdLock } from "./_etcd.ts";
-import { Recorder, sleep, waitFor } from "./_etcd_sd.ts";
+import { Recorder, sampleEmpty, sleep, waitFor } from "./_etcd_sd.ts";
 
 const VARIABLE = "SD_ETCD_ENDPOINTS";
 const CYCLES = 4;
@@ -37,9 +37,7 @@ serverTest(
       const endpointer = new DefaultEndpointer<unknown, string>(instancer, (instance) => ({
         endpoint: () => Promise.resolve(instance),
       }));
-      let samples = 0;
-      let empty = 0;
-      let sampler: ReturnType<typeof setInterval> | undefined;
+      let sampler: ReturnType<typeof sampleEmpty> | undefined;
       let extra: EtcdRegistrar | undefined;
       const stale: number[] = [];
       const back: number[] = [];
@@ -51,10 +49,7 @@ serverTest(
         for (const r of live) await r.register();
         await recorder.until(state([9301, 9302]));
         await endpointer.ready();
-        sampler = setInterval(() => {
-          samples++;
-          if (endpointer.endpoints().length === 0) empty++;
-        }, 10);
+        sampler = sampleEmpty(endpointer);
 
         for (let cycle = 1; cycle <= CYCLES; cycle++) {
           // A key no registrar keeps (written by hand): the reset takes it for good. And enough
@@ -92,6 +87,7 @@ serverTest(
         const expected = [9301, 9302, ...(extra === undefined ? [] : [9303])].map((p) => `127.0.0.1:${p}`);
         assert.deepStrictEqual(await stored(), expected, "nothing lost");
         assert.deepStrictEqual(endpointer.entries().map((e) => e.instance).sort(), expected);
+        const { samples, empty } = sampler!;
         assert.ok(samples > 100, `sampled ${samples} times`);
         assert.equal(empty, 0, `the endpointer was empty in ${empty} of ${samples} samples`);
         assert.ok(Math.max(...stale) < 5000);
@@ -103,7 +99,7 @@ serverTest(
           }); endpointer empty in ${empty} of ${samples} samples`,
         );
       } finally {
-        clearInterval(sampler);
+        sampler?.stop();
         endpointer.close();
         instancer.stop();
         for (const r of [...live, ...(extra === undefined ? [] : [extra])]) {

@@ -11,7 +11,7 @@ import { DefaultEndpointer } from "../../src/endpointer.ts";
 import { EurekaClient, EurekaInstancer, EurekaRegistrar } from "../../src/eureka/mod.ts";
 import { serverTest } from "./_server.ts";
 import { restartEureka, uniqueApp, withEurekaLock } from "./_eureka_sd.ts";
-import { Recorder, sleep, waitFor } from "./_etcd_sd.ts";
+import { Recorder, sampleEmpty, sleep, waitFor } from "./_etcd_sd.ts";
 
 const CYCLES = 3;
 const POLL = 500;
@@ -43,9 +43,7 @@ serverTest(
       const endpointer = new DefaultEndpointer<unknown, string>(instancer, (instance) => ({
         endpoint: () => Promise.resolve(instance),
       }));
-      let samples = 0;
-      let empty = 0;
-      let sampler: ReturnType<typeof setInterval> | undefined;
+      let sampler: ReturnType<typeof sampleEmpty> | undefined;
       let extra: EurekaRegistrar | undefined;
       const stale: number[] = [];
       const back: number[] = [];
@@ -57,10 +55,7 @@ serverTest(
         for (const r of live) await r.register();
         await recorder.until(state([9501, 9502]));
         await endpointer.ready();
-        sampler = setInterval(() => {
-          samples++;
-          if (endpointer.endpoints().length === 0) empty++;
-        }, 10);
+        sampler = sampleEmpty(endpointer);
 
         for (let cycle = 1; cycle <= CYCLES; cycle++) {
           const ports = [9501, 9502, ...(extra === undefined ? [] : [9503])];
@@ -92,6 +87,7 @@ serverTest(
         const expected = [9501, 9502, ...(extra === undefined ? [] : [9503])].map((p) => `127.0.0.1:${p}`);
         assert.deepStrictEqual(await stored(), expected, "nothing lost");
         assert.deepStrictEqual(endpointer.entries().map((e) => e.instance).sort(), expected);
+        const { samples, empty } = sampler!;
         assert.ok(samples > 100, `sampled ${samples} times`);
         assert.equal(empty, 0, `the endpointer was empty in ${empty} of ${samples} samples`);
         // One poll (stretched by up to 10%) plus one registration interval.
@@ -107,7 +103,7 @@ serverTest(
             }; endpointer empty in ${empty} of ${samples} samples`,
         );
       } finally {
-        clearInterval(sampler);
+        sampler?.stop();
         endpointer.close();
         instancer.stop();
         for (const r of [...live, ...(extra === undefined ? [] : [extra])]) {

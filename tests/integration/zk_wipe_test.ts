@@ -11,7 +11,7 @@ import { DefaultEndpointer } from "../../src/endpointer.ts";
 import { ZkClient, ZkInstancer, ZkRegistrar } from "../../src/zk/mod.ts";
 import { serverTest } from "./_server.ts";
 import { standalone, uniquePath, withZkLock } from "./_zk.ts";
-import { Recorder, sleep, waitFor } from "./_etcd_sd.ts";
+import { Recorder, sampleEmpty, sleep, waitFor } from "./_etcd_sd.ts";
 
 const CYCLES = 4;
 
@@ -49,9 +49,7 @@ serverTest(
       const endpointer = new DefaultEndpointer<unknown, string>(instancer, (instance) => ({
         endpoint: () => Promise.resolve(instance),
       }));
-      let samples = 0;
-      let empty = 0;
-      let sampler: ReturnType<typeof setInterval> | undefined;
+      let sampler: ReturnType<typeof sampleEmpty> | undefined;
       let extra: ZkRegistrar | undefined;
       const stale: number[] = [];
       const back: number[] = [];
@@ -60,10 +58,7 @@ serverTest(
         for (const r of live) await r.register();
         await recorder.until(state([9401, 9402]));
         await endpointer.ready();
-        sampler = setInterval(() => {
-          samples++;
-          if (endpointer.endpoints().length === 0) empty++;
-        }, 10);
+        sampler = sampleEmpty(endpointer);
 
         for (let cycle = 1; cycle <= CYCLES; cycle++) {
           const ports = [9401, 9402, ...(extra === undefined ? [] : [9403])];
@@ -104,6 +99,7 @@ serverTest(
         const expected = [9401, 9402, ...(extra === undefined ? [] : [9403])].map((p) => `127.0.0.1:${p}`);
         assert.deepStrictEqual(await stored(newClient(), path), expected, "nothing lost");
         assert.deepStrictEqual(endpointer.entries().map((e) => e.instance).sort(), expected);
+        const { samples, empty } = sampler!;
         assert.ok(samples > 100, `sampled ${samples} times`);
         assert.equal(empty, 0, `the endpointer was empty in ${empty} of ${samples} samples`);
         assert.ok(Math.max(...stale) < 5000);
@@ -115,7 +111,7 @@ serverTest(
           }); endpointer empty in ${empty} of ${samples} samples`,
         );
       } finally {
-        clearInterval(sampler);
+        sampler?.stop();
         endpointer.close();
         instancer.stop();
         for (const r of [...live, ...(extra === undefined ? [] : [extra])]) {
