@@ -22,6 +22,8 @@ export interface BackgroundInstancerOptions {
  * the loop a signal that aborts on `stop()`, stops when the `signal` option aborts, and removes its
  * listener from that signal on stop. Subclasses call {@linkcode BackgroundInstancer.start} at the end of
  * their constructor; the loop pushes results with `update()` and must end when `stopSignal` aborts.
+ * An instancer driven by its callers instead (`PullInstancer`) never calls `start` and uses only the
+ * stop wiring.
  *
  * @example
  * ```ts

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { backoffDelay, type BackoffOptions, delay } from "./_async.ts";
+import { backoffDelay, type BackoffOptions, delay, raceSignal } from "./_async.ts";
 import type { InstanceInput } from "./_event.ts";
 import { requireFunction, requireNumber, requireSignal } from "./_validate.ts";
-import { backoffOptions } from "./background_instancer.ts";
+import { BackgroundInstancer, backoffOptions } from "./background_instancer.ts";
 import {
   describe,
   isSdError,
@@ -16,7 +16,6 @@ import {
   SdError,
   StoppedError,
 } from "./errors.ts";
-import { InstanceCache } from "./instance_cache.ts";
 import type { Logger } from "./types.ts";
 
 /** What one lookup found: the complete set of instances, and how long the registry says it stays fresh. */
@@ -178,7 +177,7 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 1_000, max: 30_000, multiplie
  * assertEquals([second.source, second.lookups], ["fresh", 0]);
  * ```
  */
-export class PullInstancer extends InstanceCache {
+export class PullInstancer extends BackgroundInstancer {
   readonly #lookup: Lookup;
   readonly #ttl: number;
   readonly #minTtl: number;
@@ -191,8 +190,6 @@ export class PullInstancer extends InstanceCache {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #logger: Logger | undefined;
-  readonly #stop = new AbortController();
-  #detach: () => void = () => {};
 
   // Shared across calls (and, in a Worker, across requests) as plain settled data only.
   #fetchedAt: number | undefined;
@@ -215,7 +212,8 @@ export class PullInstancer extends InstanceCache {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     }
-    super(options.logger === undefined ? {} : { logger: options.logger });
+    // The base wires the `signal` option and the stop signal; no loop is ever started.
+    super(options);
     requireFunction(lookup, "lookup");
     this.#lookup = lookup;
     this.#ttl = requireNumber(options.ttl ?? 10_000, "options.ttl");
@@ -233,18 +231,9 @@ export class PullInstancer extends InstanceCache {
     this.#waitInterval = requireNumber(options.waitInterval ?? 10, "options.waitInterval", { min: 1 });
     if (options.now !== undefined) requireFunction(options.now, "options.now");
     if (options.random !== undefined) requireFunction(options.random, "options.random");
-    requireSignal(options.signal, "options.signal");
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger;
-    const signal = options.signal;
-    if (signal?.aborted) {
-      this.stop();
-    } else if (signal !== undefined) {
-      const onAbort = () => this.stop();
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#detach = () => signal.removeEventListener("abort", onAbort);
-    }
   }
 
   /**
@@ -319,14 +308,6 @@ export class PullInstancer extends InstanceCache {
     };
   }
 
-  /** Stops the instancer: aborts a lookup in flight and ends delivery. Idempotent. */
-  override stop(): void {
-    if (this.stopped) return;
-    this.#stop.abort(new StoppedError("PullInstancer"));
-    this.#detach();
-    super.stop();
-  }
-
   // Serves the known set without an inline lookup when the windows allow it, starting a background
   // refresh when none runs and the backoff allows one.
   #staleAnswer(now: number, waitUntil: RefreshOptions["waitUntil"]): RefreshResult | undefined {
@@ -369,18 +350,16 @@ export class PullInstancer extends InstanceCache {
     const controller = new AbortController();
     const abort = (reason: unknown) => controller.abort(reason);
     const onCaller = () => abort(signal?.reason);
-    const onStop = () => abort(this.#stop.signal.reason);
+    const stopSignal = this.stopSignal;
+    const onStop = () => abort(stopSignal.reason);
     signal?.addEventListener("abort", onCaller, { once: true });
-    this.#stop.signal.addEventListener("abort", onStop, { once: true });
+    stopSignal.addEventListener("abort", onStop, { once: true });
     const timer = setTimeout(() => {
       abort(new RegistryUnavailableError(`Discovery lookup timed out after ${this.#timeout} ms`));
     }, this.#timeout);
     try {
-      const result = await new Promise<LookupResult>((resolve, reject) => {
-        // A lookup that ignores its signal still ends here when the signal aborts.
-        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-        this.#lookup({ signal: controller.signal }).then(resolve, reject);
-      });
+      // A lookup that ignores its signal still ends here when the signal aborts.
+      const result = await raceSignal(this.#lookup({ signal: controller.signal }), controller.signal);
       if (this.stopped) return;
       this.#accept(result);
     } catch (error) {
@@ -390,7 +369,7 @@ export class PullInstancer extends InstanceCache {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onCaller);
-      this.#stop.signal.removeEventListener("abort", onStop);
+      stopSignal.removeEventListener("abort", onStop);
       if (this.#inflight?.id === id) this.#inflight = undefined;
       this.#settled++;
     }
