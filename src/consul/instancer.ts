@@ -334,7 +334,8 @@ export class ConsulInstancer extends BackgroundInstancer {
       if (round !== this.#resets) return;
       let dropped = false;
       for (const key of [...this.#carried.keys()]) {
-        if (!this.#returned.has(key) && !this.#latest.some((i) => keyOf(i) === key)) {
+        // Carried keys never overlap #latest: #accept removes what it publishes.
+        if (!this.#returned.has(key)) {
           this.#carried.delete(key);
           dropped = true;
         }
