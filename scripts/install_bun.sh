@@ -26,23 +26,7 @@ binary() { # prints the path of a pinned Bun that runs, or fails
   return 1
 }
 
-if ! binary >/dev/null; then
-  command -v npm >/dev/null 2>&1 || { echo "npm is not installed; cannot install bun" >&2; exit 1; }
-  mkdir -p "$CACHE"
-  [ -f "$CACHE/package.json" ] || printf '{ "name": "edgekit-runtimes", "private": true }\n' >"$CACHE/package.json"
-  log="$(mktemp)"
-  # flock keeps concurrent runs (the smoke, the tests) from installing over each other.
-  (
-    command -v flock >/dev/null 2>&1 && flock -w 300 9
-    binary >/dev/null || timeout -k 10 300 npm install --prefix "$CACHE" --yes --no-audit --no-fund --save-exact \
-      --loglevel=error "bun@$BUN_VERSION"
-  ) 9>"$CACHE/.lock" </dev/null >"$log" 2>&1
-  if ! binary >/dev/null; then
-    echo "npm install bun@$BUN_VERSION failed:" >&2
-    grep -v 'Unknown user config "nodedir"' "$log" | tail -n 20 >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
-fi
+# shellcheck source=scripts/_npm_install.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_npm_install.sh"
+npm_install_pinned "bun@$BUN_VERSION" binary
 binary

@@ -20,23 +20,7 @@ installed() { # the pinned version answers on this machine
     = "$WORKERD_VERSION" ] && "$WORKERD" --version >/dev/null 2>&1
 }
 
-if ! installed; then
-  command -v npm >/dev/null 2>&1 || { echo "npm is not installed; cannot install workerd" >&2; exit 1; }
-  mkdir -p "$CACHE"
-  [ -f "$CACHE/package.json" ] || printf '{ "name": "edgekit-runtimes", "private": true }\n' >"$CACHE/package.json"
-  log="$(mktemp)"
-  # flock keeps concurrent runs (the smoke, the tests) from installing over each other.
-  (
-    command -v flock >/dev/null 2>&1 && flock -w 300 9
-    installed || timeout -k 10 300 npm install --prefix "$CACHE" --yes --no-audit --no-fund --save-exact \
-      --loglevel=error "workerd@$WORKERD_VERSION"
-  ) 9>"$CACHE/.lock" </dev/null >"$log" 2>&1
-  if ! installed; then
-    echo "npm install workerd@$WORKERD_VERSION failed:" >&2
-    grep -v 'Unknown user config "nodedir"' "$log" | tail -n 20 >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
-fi
+# shellcheck source=scripts/_npm_install.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_npm_install.sh"
+npm_install_pinned "workerd@$WORKERD_VERSION" installed
 echo "$WORKERD"
