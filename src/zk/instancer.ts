@@ -5,7 +5,7 @@
  */
 import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
 import type { InstanceInput } from "../_event.ts";
-import { requireFunction, requireMethod } from "../_validate.ts";
+import { requireFunction, requireMethod, requireNumber } from "../_validate.ts";
 import { BackgroundInstancer, backoffOptions } from "../background_instancer.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../types.ts";
@@ -22,6 +22,14 @@ export interface ZkInstancerOptions {
   random?: () => number;
   /** Time limit of each lookup, in ms. Default: the client's. */
   timeout?: number;
+  /**
+   * After the session expired (the ensemble dropped it, or lost its data), an empty listing is not
+   * published for this many ms while the last set had instances: registrars create their nodes again,
+   * and a read can come between one re-creating the service node and its own child. A listing with
+   * instances is published at once; an empty one still stands when the time is up. 0 turns it off.
+   * Default: 15,000.
+   */
+  resetGrace?: number;
   /** Stops the instancer when aborted. */
   signal?: AbortSignal;
   /** Receives failures and skipped nodes. Default: silent. */
@@ -58,6 +66,10 @@ export class ZkInstancer extends BackgroundInstancer {
   readonly #random: () => number;
   #wake: (() => void) | undefined;
   #fired = false;
+  readonly #resetGrace: number;
+  /** Until when an empty listing is held back after a session expiry. */
+  #holdEmptyUntil = -Infinity;
+  #hadInstances = false;
   // One watcher function for the life of the instancer, so a failing loop never piles up watches.
   readonly #watcher = () => {
     this.#fired = true;
@@ -82,6 +94,16 @@ export class ZkInstancer extends BackgroundInstancer {
     if (options.random !== undefined) requireFunction(options.random, "options.random");
     this.#random = options.random ?? Math.random;
     this.#options = options;
+    this.#resetGrace = requireNumber(options.resetGrace ?? 15_000, "options.resetGrace", { min: 0 });
+    const onExpired = () => {
+      if (this.#hadInstances) this.#holdEmptyUntil = Date.now() + this.#resetGrace;
+    };
+    if (!this.stopSignal.aborted && typeof client.addEventListener === "function") {
+      client.addEventListener("expired", onExpired);
+      this.stopSignal.addEventListener("abort", () => client.removeEventListener("expired", onExpired), {
+        once: true,
+      });
+    }
     this.start(() => this.#run());
   }
 
@@ -113,6 +135,15 @@ export class ZkInstancer extends BackgroundInstancer {
         }
         this.#fired = false;
         const instances = await this.#read(stopped, true);
+        const hold = instances.length === 0 ? this.#holdEmptyUntil - Date.now() : 0;
+        if (hold > 0) {
+          // Registrars are re-creating their nodes after the expiry: look again on the watch, or
+          // once the grace is over, and publish an empty set only then.
+          await this.#waitForWatch(stopped, hold);
+          continue;
+        }
+        this.#holdEmptyUntil = -Infinity;
+        this.#hadInstances = instances.length > 0;
         this.update({ instances });
         failures = 0;
         await this.#waitForWatch(stopped);
@@ -149,18 +180,23 @@ export class ZkInstancer extends BackgroundInstancer {
     });
   }
 
-  #waitForWatch(stopped: AbortSignal): Promise<void> {
+  /** Waits for the children watch to fire, or at most `ms` when given. */
+  #waitForWatch(stopped: AbortSignal, ms?: number): Promise<void> {
     if (this.#fired) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => {
+        clearTimeout(timer);
         this.#wake = undefined;
         reject(stopped.reason);
       };
       this.#wake = () => {
+        clearTimeout(timer);
         this.#wake = undefined;
         stopped.removeEventListener("abort", onAbort);
         resolve();
       };
+      if (ms !== undefined) timer = setTimeout(() => this.#wake?.(), ms);
       stopped.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -151,3 +151,64 @@ Deno.test("ZkInstancer skips child names no node can have with a warning, and re
     await server.close();
   }
 });
+
+/** Polls `check` every 5 ms for at most 5 s. */
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  for (let waited = 0; !check(); waited += 5) {
+    if (waited > 5_000) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** An instancer over /svc with one instance, then the server loses its data (a new session follows). */
+async function afterDataLoss(
+  resetGrace: number | undefined,
+  body: (ctx: { zk: ReturnType<typeof client>; events: string[] }) => Promise<void>,
+): Promise<void> {
+  const server = new FakeZkServer();
+  const zk = client(server.address, { backoff: { initial: 5, max: 20 } });
+  const instancer = new ZkInstancer(zk, "/svc", {
+    createParents: true,
+    backoff: { initial: 5, max: 20 },
+    random: () => 0.5,
+    ...(resetGrace === undefined ? {} : { resetGrace }),
+  });
+  try {
+    const events: string[] = [];
+    instancer.subscribe((e) => void events.push(show(e)));
+    await zk.ensurePath("/svc");
+    await zk.create("/svc/a", "10.0.0.1:80", { mode: "ephemeral" });
+    await eventually("the instance", () => events.at(-1) === "10.0.0.1:80");
+    for (let i = 0; i < 20; i++) await zk.exists("/svc"); // the zxid seen well above a fresh server's
+    const expired = next(zk, "expired");
+    server.wipe();
+    await expired;
+    // The service node is gone too: the instancer reports that, keeping the last good state.
+    await eventually("the missing node reported", () => /NONODE/.test(events.at(-1) ?? ""));
+    await body({ zk, events });
+  } finally {
+    instancer.stop();
+    await zk.close();
+    await server.close();
+  }
+}
+
+Deno.test("ZkInstancer publishes no empty set while a registrar re-creates the service node and then its own after data loss", async () => {
+  await afterDataLoss(undefined, async ({ zk, events }) => {
+    await zk.ensurePath("/svc"); // a registrar re-creates the service node first ...
+    // ... and its own node a moment later: the instancer, retrying every few ms, reads the empty
+    // node in between and must not publish it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await zk.create("/svc/b", "10.0.0.2:80", { mode: "ephemeral" });
+    await eventually("the instance back", () => events.at(-1) === "10.0.0.2:80");
+    const since = events.slice(events.indexOf("10.0.0.1:80"));
+    assert.ok(!since.includes(""), events.join(" | "));
+  });
+});
+
+Deno.test("ZkInstancer publishes an empty set after data loss once resetGrace is over and nothing came back", async () => {
+  await afterDataLoss(200, async ({ zk, events }) => {
+    await zk.ensurePath("/svc"); // the service node, and no instance ever again
+    await eventually("the empty set", () => events.at(-1) === "");
+  });
+});
