@@ -42,7 +42,6 @@ export interface ServiceProxyOptions<E extends Env = Env> extends
   Pick<
     BalancedFetchOptions,
     | "attempts"
-    | "timeout"
     | "attemptTimeout"
     | "backoff"
     | "random"
@@ -51,6 +50,13 @@ export interface ServiceProxyOptions<E extends Env = Env> extends
     | "shouldRetry"
     | "bufferLimit"
   > {
+  /**
+   * Deadline in milliseconds for the whole forwarded call until the response headers (every attempt
+   * and pause); past it the client gets a 504. `Infinity` waits as long as the client does.
+   * Default: 10,000 (a gateway bounds what it waits for, where `balancedFetch` alone, like `fetch`,
+   * does not).
+   */
+  timeout?: number;
   /**
    * Removed from the start of the path before forwarding (on a segment boundary: `"/api"` turns
    * `/api/users` into `/users` and `/api` into `/`; `/apix` is forwarded as it is). Default: none.
@@ -167,7 +173,7 @@ export function serviceProxy<E extends Env = Env>(
   if (typeof balancer.begin === "function") marked.begin = (endpoint) => balancer.begin!(endpoint);
   const upstream = balancedFetch(marked, {
     ...(options.attempts === undefined ? {} : { attempts: options.attempts }),
-    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    timeout: options.timeout ?? 10_000,
     ...(options.attemptTimeout === undefined ? {} : { attemptTimeout: options.attemptTimeout }),
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     ...(options.random === undefined ? {} : { random: options.random }),

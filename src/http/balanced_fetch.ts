@@ -13,8 +13,18 @@ import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
 export interface BalancedFetchOptions extends
   Pick<
     RetryOptions<Response>,
-    "attempts" | "timeout" | "attemptTimeout" | "backoff" | "random" | "onAttempt" | "now"
+    "attempts" | "attemptTimeout" | "backoff" | "random" | "onAttempt" | "now"
   > {
+  /**
+   * Deadline in milliseconds for the whole call (every attempt and pause) until the response headers
+   * of the attempt that is returned; the body is then read under the caller's signal alone. A call
+   * that outlives it rejects with a `RetryError` whose code is `ERR_DEADLINE_EXCEEDED`.
+   * Default: none (`Infinity`), as `fetch` has none: the call then runs until the instance answers or
+   * the caller's signal aborts, and costs no timer and no signal. A gateway should set one (the Hono
+   * `serviceProxy` sets 10,000 unless told otherwise); any deadline puts a signal on each fetch, which
+   * Deno's `fetch` charges for (see the README's request-path figures).
+   */
+  timeout?: number;
   /** Response statuses that count as a failed attempt and are retried elsewhere. Default: 502, 503, 504. */
   retryStatuses?: readonly number[];
   /**
@@ -41,6 +51,11 @@ export interface BalancedFetchOptions extends
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 // A placeholder origin for relative inputs; HTTP endpoints use only the path and query.
 const BASE = "http://service.invalid";
+// A path (and query) that URL parsing would give back unchanged, so it needs none: it starts with one
+// "/" (two would name a host), has no dot segment ("/." or "%2e" anywhere before the query: checked
+// broadly), no character that parsing percent-encodes, drops or treats as "/", no fragment and no
+// empty query. Anything else is parsed.
+const PLAIN_PATH = /^(?![^?]*(?:\/\.|%2e))\/(?!\/)[\w\-.~!$&()*+,;=:@/%]*(?:\?[\w\-.~!$&()*+,;=:@/?%]+)?$/i;
 
 /**
  * Returns a function with the signature of `fetch` that sends each request to an instance picked by
@@ -55,10 +70,12 @@ const BASE = "http://service.invalid";
  * has read beyond what is held is not sent again. Endpoints that are not httpFactory's get the
  * `Request` itself.
  *
- * A string or `URL` input is parsed once; with an `init` of at most `method`, `headers` and `signal`
- * (no body), httpFactory endpoints get the request without a `Request` object being built, and other
- * endpoints get one `Request` per call, shared by its attempts. With default options a call sets one
- * timer (the overall deadline, which also bounds httpFactory's longer header timeout).
+ * A string or `URL` input is parsed once at most (a plain path such as `"/users/1?x=2"` not at all);
+ * with an `init` of at most `method`, `headers` and `signal` (no body), httpFactory endpoints get the
+ * request without a `Request` object being built, and other endpoints get one `Request` per call,
+ * shared by its attempts. With default options and no caller's signal a call sets no timer and gives
+ * `fetch` no signal and, for a GET without headers, no `init` either; a finite `timeout` costs one
+ * timer per call (which also bounds httpFactory's header timeout when that is longer).
  *
  * @param balancer Picks an endpoint per attempt.
  * @param options Retry settings.
@@ -100,6 +117,7 @@ export function balancedFetch(
   }
   const shared: RetryOptions<Response> = {
     ...options,
+    timeout: options.timeout ?? Infinity,
     retryResult: (response) => statuses.has(response.status),
     discard: (response) => {
       response.body?.cancel().catch(() => {});
@@ -121,24 +139,31 @@ export function balancedFetch(
           request,
           method: request.method,
           headers: undefined,
-          url: undefined,
+          href: undefined,
           init,
           limit: bufferLimit,
         };
         caller = request.signal;
       } else {
-        // Parsed once; the endpoint joins its origin to the path and query.
-        const url = new URL(String(input), BASE);
+        // Parsed once at most; the endpoint joins its origin to the path and query.
+        let path: string;
+        let href: string | undefined;
+        if (typeof input === "string" && PLAIN_PATH.test(input)) path = input;
+        else {
+          const url = new URL(String(input), BASE);
+          path = url.pathname + url.search;
+          href = url.href;
+        }
         const method = init === undefined ? "GET" : simpleMethod(init);
         if (method === undefined) {
           // Anything beyond method, headers and signal goes through Request for its checks and copying.
-          const request = new Request(url, init);
+          const request = new Request(href ?? BASE + path, init);
           call = {
-            path: url.pathname + url.search,
+            path,
             request,
             method: request.method,
             headers: undefined,
-            url,
+            href,
             init,
             limit: bufferLimit,
           };
@@ -150,11 +175,11 @@ export function balancedFetch(
             ? init.headers
             : new Headers(init.headers);
           call = {
-            path: url.pathname + url.search,
+            path,
             request: undefined,
             method,
             headers,
-            url,
+            href,
             init,
             limit: bufferLimit,
           };
@@ -171,8 +196,8 @@ export function balancedFetch(
 
 /** An {@linkcode Outgoing} that can still become a `Request` for endpoints that are not httpFactory's. */
 interface Call extends Outgoing {
-  /** The parsed input URL, when the input was not a Request. */
-  readonly url: URL | undefined;
+  /** The parsed input URL, when the input was neither a Request nor a plain path. */
+  readonly href: string | undefined;
   /** The caller's init. */
   readonly init: RequestInit | undefined;
   /** Made on first need, then reused by every attempt. */
@@ -208,7 +233,7 @@ function invoke(endpoint: SendingEndpoint, call: Call, signal: AbortSignal | und
     return send(call, signal);
   }
   // Any other endpoint gets a Request, as before: one per call, shared by its attempts.
-  const request = call.request ?? (call.made ??= new Request(call.url!, call.init));
+  const request = call.request ?? (call.made ??= new Request(call.href ?? BASE + call.path, call.init));
   return endpoint(request, signal === undefined ? {} : { signal });
 }
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { deadline } from "../_async.ts";
+import { type Deadline, deadline } from "../_async.ts";
 import { requireFunction, requireNumber } from "../_validate.ts";
 import { boundOf } from "../_signal_bound.ts";
 import type { EndpointOptions, Factory } from "../types.ts";
@@ -23,7 +23,8 @@ export interface HttpFactoryOptions {
   /**
    * Milliseconds to wait for response headers before the attempt fails with a `TimeoutError`. The
    * caller's signal still governs reading the body. No timer is set when the call's signal comes from
-   * `retry` or `balancedFetch` with a deadline no longer than this one. Default: 30,000.
+   * `retry` or `balancedFetch` with a deadline no longer than this one. Default: none (`Infinity`), as
+   * `fetch` has none; `retry` and `balancedFetch` deadlines bound the wait when they are set.
    */
   timeout?: number;
 }
@@ -71,7 +72,7 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
   if (options.fetch !== undefined) requireFunction(options.fetch, "options.fetch");
   // Unbound on purpose: workerd throws "Illegal invocation" for a stored fetch called as a method.
   const fetchImpl: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
-  const timeout = requireNumber(options.timeout ?? 30_000, "options.timeout", { finite: false });
+  const timeout = requireNumber(options.timeout ?? Infinity, "options.timeout", { finite: false });
 
   const schemePrefix = `${scheme}://`;
   return (instance: string) => {
@@ -86,26 +87,48 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
     }
     const base = origin + prefix;
-    const send: Send = async (outgoing, caller) => {
+    // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
+    // abort sooner anyway (retry's deadline).
+    const headerLimit = (caller: AbortSignal | undefined): Deadline | undefined =>
+      timeout === Infinity || boundOf(caller) <= timeout ? undefined : deadline(timeout);
+    // Sends without a body: no await, no init for a plain GET, no signal without a deadline.
+    const send: Send = (outgoing, caller) => {
       const request = outgoing.request;
-      let body: BodyInit | null = null;
-      if (request !== undefined && request.body !== null) {
-        body = outgoing.body === undefined ? await request.clone().arrayBuffer() : await outgoing.body.take();
+      if (request !== undefined && request.body !== null) return sendBody(outgoing, request, caller);
+      const limit = headerLimit(caller);
+      const signal = linked(caller, limit);
+      let init: RequestInit | undefined;
+      if (request !== undefined) {
+        init = { method: request.method, headers: request.headers, redirect: request.redirect };
+      } else if (outgoing.method !== "GET" || outgoing.headers !== undefined) {
+        init = { method: outgoing.method };
+        if (outgoing.headers !== undefined) init.headers = outgoing.headers;
       }
-      // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
-      // abort sooner anyway (retry's deadline). The caller's signal is linked directly, not as the
-      // deadline's parent (clear() would unlink it), so that it still governs reading the body.
-      const limit = timeout === Infinity || boundOf(caller) <= timeout ? undefined : deadline(timeout);
-      let signal = caller;
-      if (limit !== undefined) {
-        signal = caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
+      if (signal !== undefined) (init ??= {}).signal = signal;
+      let pending: Promise<Response>;
+      try {
+        // A promise whatever a custom fetch returns; the same one for a native promise.
+        pending = Promise.resolve(fetchImpl(base + outgoing.path, init));
+      } catch (error) {
+        limit?.clear();
+        return Promise.reject(error);
       }
-      const init: RequestInit & { duplex?: "half" } = request === undefined
-        ? { method: outgoing.method }
-        : { method: request.method, headers: request.headers, body, redirect: request.redirect };
+      return limit === undefined ? pending : pending.finally(limit.clear);
+    };
+    const sendBody = async (outgoing: Outgoing, request: Request, caller: AbortSignal | undefined) => {
+      const body: BodyInit = outgoing.body === undefined
+        ? await request.clone().arrayBuffer()
+        : await outgoing.body.take();
+      const limit = headerLimit(caller);
+      const signal = linked(caller, limit);
+      const init: RequestInit & { duplex?: "half" } = {
+        method: request.method,
+        headers: request.headers,
+        body,
+        redirect: request.redirect,
+      };
       // Node's fetch requires it for a streamed body; the others ignore it.
       if (body instanceof ReadableStream) init.duplex = "half";
-      if (request === undefined && outgoing.headers !== undefined) init.headers = outgoing.headers;
       if (signal !== undefined) init.signal = signal;
       try {
         return await fetchImpl(base + outgoing.path, init);
@@ -125,4 +148,14 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
     endpoint[SEND] = send;
     return { endpoint };
   };
+}
+
+/**
+ * What fetch gets: the caller's signal, the header deadline's, or both. The caller's signal is linked
+ * directly, not as the deadline's parent (clear() would unlink it), so that it still governs reading
+ * the body.
+ */
+function linked(caller: AbortSignal | undefined, limit: Deadline | undefined): AbortSignal | undefined {
+  if (limit === undefined) return caller;
+  return caller === undefined ? limit.signal : AbortSignal.any([caller, limit.signal]);
 }

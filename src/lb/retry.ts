@@ -261,6 +261,8 @@ export async function runRetry<Req, Res, Call>(
   }
   const { retryResult, discard, shouldRetry, onAttempt } = s;
   let errors: unknown[] | undefined;
+  // The endpoints tried so far: the first one alone, until a second attempt needs a set.
+  let first: Endpoint<Req, Res> | undefined;
   let tried: Set<Endpoint<Req, Res>> | undefined;
   let kept = false;
   let keptResult: Res | undefined;
@@ -274,8 +276,10 @@ export async function runRetry<Req, Res, Call>(
       let begun = false;
       let started = 0;
       try {
+        if (first !== undefined && tried === undefined) tried = new Set([first]);
         endpoint = balancer.endpoint(tried);
-        if (s.attempts > 1) (tried ??= new Set()).add(endpoint);
+        if (tried !== undefined) tried.add(endpoint);
+        else if (s.attempts > 1) first = endpoint;
         let signal = shared;
         if (per !== undefined) {
           signal = caller === undefined ? per.signal : AbortSignal.any([caller, per.signal]);

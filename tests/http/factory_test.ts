@@ -175,8 +175,36 @@ Deno.test("httpFactory carries the redirect mode and sends no body for a GET", a
   await response.body?.cancel();
   assert.equal(calls[0]!.init.redirect, "manual");
   assert.equal(calls[0]!.init.method, "GET");
-  assert.equal(calls[0]!.init.body, null);
+  assert.equal(calls[0]!.init.body ?? null, null);
+  // No header timeout by default (as fetch has none), so no signal of its own.
+  assert.equal(calls[0]!.init.signal, undefined);
+});
+
+Deno.test("httpFactory with a header timeout gives fetch a signal, and without one passes the caller's as it is", async () => {
+  const { fetch, calls } = recordingFetch();
+  const timed = httpFactory({ fetch, timeout: 1000 })("10.0.0.1:80", {}).endpoint;
+  await (await timed(new Request("http://x/"))).body?.cancel();
   assert.ok(calls[0]!.init.signal instanceof AbortSignal);
+  const caller = new AbortController().signal;
+  const plain = httpFactory({ fetch })("10.0.0.1:80", {}).endpoint;
+  await (await plain(new Request("http://x/"), { signal: caller })).body?.cancel();
+  assert.equal(calls[1]!.init.signal, caller);
+});
+
+Deno.test("httpFactory turns a custom fetch that throws or returns a bare Response into a promise", async () => {
+  const throwing = httpFactory({
+    fetch: () => {
+      throw new TypeError("Illegal invocation");
+    },
+  })("10.0.0.1:80", {}).endpoint;
+  const pending = throwing(new Request("http://x/"));
+  assert.ok(pending instanceof Promise);
+  await assert.rejects(pending, /Illegal invocation/);
+  const bare = httpFactory({ fetch: () => new Response("ok") as unknown as Promise<Response> })(
+    "10.0.0.1:80",
+    {},
+  ).endpoint;
+  assert.equal(await (await bare(new Request("http://x/"))).text(), "ok");
 });
 
 Deno.test("httpFactory rejects an instance that is not host:port with a TypeError quoting it", () => {

@@ -78,19 +78,35 @@ Deno.test("balancedFetch with no deadline and no caller signal gives fetch no si
     const { fetch, sent } = recording(() =>
       new Promise((resolve) => release = () => resolve(new Response("ok")))
     );
-    const pending = api(fetch, { timeout: Infinity }, { timeout: Infinity })("/users/1?x=2");
+    // Default options on both layers: no deadline anywhere, as with fetch itself.
+    const pending = api(fetch)("/users/1?x=2");
     await clock.tickAsync(0);
     assert.equal(clock.countTimers(), 0);
-    assert.deepStrictEqual(sent, [{ url: "http://10.0.0.1:8080/users/1?x=2", init: { method: "GET" } }]);
+    // A plain GET without headers goes to fetch exactly as a raw fetch of the URL would.
+    assert.deepStrictEqual(sent, [{ url: "http://10.0.0.1:8080/users/1?x=2", init: undefined }]);
     release();
     assert.equal(await (await pending).text(), "ok");
   });
 });
 
-Deno.test("balancedFetch with default options runs one timer per call (retry's deadline; httpFactory's would fire later)", async () => {
+Deno.test("balancedFetch gives fetch an init only for what a raw fetch would need one for", async () => {
+  const { fetch, sent } = recording(() => Promise.resolve(new Response("ok")));
+  const call = api(fetch);
+  await (await call("/a", { method: "get" })).body?.cancel();
+  await (await call("/b", { method: "DELETE" })).body?.cancel();
+  const headers = new Headers({ "x-a": "1" });
+  await (await call("/c", { headers })).body?.cancel();
+  assert.deepStrictEqual(sent.map((one) => one.init), [
+    undefined,
+    { method: "DELETE" },
+    { method: "GET", headers },
+  ]);
+});
+
+Deno.test("balancedFetch with a timeout runs one timer per call (retry's deadline; httpFactory's would fire later)", async () => {
   await withClock(async (clock) => {
     const { fetch, sent } = recording(() => new Promise(() => {}));
-    const outcome = api(fetch)("/slow").catch((error) => error);
+    const outcome = api(fetch, { timeout: 30_000 }, { timeout: 10_000 })("/slow").catch((error) => error);
     await clock.tickAsync(0);
     assert.equal(clock.countTimers(), 1);
     await clock.tickAsync(10_000);
@@ -132,17 +148,74 @@ Deno.test("balancedFetch keeps httpFactory's header timeout when it is shorter t
 Deno.test("balancedFetch leaves no listener on the caller's signal and no timer once the call settles", async () => {
   await withClock(async (clock) => {
     const { fetch } = recording(() => Promise.resolve(new Response("ok")));
-    const { controller, live } = countedSignal();
-    const call = api(fetch);
-    const response = await call("/a", { signal: controller.signal });
-    assert.equal(live(), 0);
-    assert.equal(clock.countTimers(), 0);
-    await response.body?.cancel();
-    const failing = api(() => Promise.reject(new Error("refused")));
-    await failing("/a", { signal: controller.signal }).catch(() => {});
-    assert.equal(live(), 0);
-    assert.equal(clock.countTimers(), 0);
+    // Without a deadline the caller's signal goes to fetch as it is; with one, it is linked and unlinked.
+    for (const options of [{}, { timeout: 1000 }]) {
+      const { controller, live } = countedSignal();
+      const call = api(fetch, options, options);
+      const response = await call("/a", { signal: controller.signal });
+      assert.equal(live(), 0);
+      assert.equal(clock.countTimers(), 0);
+      await response.body?.cancel();
+      const failing = api(() => Promise.reject(new Error("refused")), options, options);
+      await failing("/a", { signal: controller.signal }).catch(() => {});
+      assert.equal(live(), 0);
+      assert.equal(clock.countTimers(), 0);
+    }
   });
+});
+
+Deno.test("balancedFetch sends the path and query URL parsing gives for any string, parsed or not", async () => {
+  const { fetch, sent } = recording(() => Promise.resolve(new Response("ok")));
+  const call = api(fetch, {}, { attempts: 1 }, ["10.0.0.1:8080"]);
+  // Characters that parsing keeps, encodes, drops or reads as structure, in random strings (seeded).
+  const alphabet = [
+    "/",
+    "/",
+    "a",
+    "Z",
+    "0",
+    ".",
+    "%",
+    "2",
+    "e",
+    "E",
+    "?",
+    "#",
+    " ",
+    "\\",
+    "'",
+    "`",
+    "{",
+    "^",
+    "|",
+    "\t",
+    "é",
+    "~",
+    "@",
+    ":",
+    ";",
+  ];
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const inputs = ["/", "/a?", "//host/x", "/.well-known/x", "/a/%2e%2E/b", "/a/.%2e/b", "/a?b'c", "/a?x=./y"];
+  for (let i = 0; i < 3000; i++) {
+    let input = "/";
+    const length = Math.floor(next() * 12);
+    for (let j = 0; j < length; j++) input += alphabet[Math.floor(next() * alphabet.length)];
+    inputs.push(input);
+  }
+  for (const input of inputs) {
+    let expected: string;
+    try {
+      const url = new URL(input, "http://service.invalid");
+      expected = "http://10.0.0.1:8080" + url.pathname + url.search;
+    } catch {
+      await assert.rejects(call(input), TypeError, `input ${JSON.stringify(input)}`);
+      continue;
+    }
+    await (await call(input)).body?.cancel();
+    assert.equal(sent.at(-1)!.url, expected, `input ${JSON.stringify(input)}`);
+  }
 });
 
 Deno.test("balancedFetch parses the input once and keeps the path inside pathPrefix", async () => {
