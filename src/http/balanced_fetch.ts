@@ -5,7 +5,8 @@
  */
 import { requireMethod, requireNumber } from "../_validate.ts";
 import type { Balancer } from "../lb/balancer.ts";
-import { type RetryCallback, type RetryOptions, retrySettings, runRetry } from "../lb/retry.ts";
+import { runRetry } from "../lb/_run_retry.ts";
+import { type RetryCallback, type RetryOptions, retrySettings } from "../lb/retry.ts";
 import { ReplayBody } from "./_body.ts";
 import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
 
