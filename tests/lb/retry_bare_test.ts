@@ -14,11 +14,11 @@ type Step = "throw" | "retryable" | "ok" | "no endpoint";
 async function trace(steps: Step[], options: RetryOptions<string>): Promise<string[]> {
   const log: string[] = [];
   let n = 0;
-  const endpoints: Endpoint<string, string>[] = ["a", "b", "c", "d"].map((name) => async (request) => {
+  const endpoints: Endpoint<string, string>[] = ["a", "b", "c", "d"].map((name) => (request) => {
     const step = steps[n++];
     log.push(`call ${name}(${request}) -> ${step}`);
-    if (step === "throw") throw new Error(`${name} failed`);
-    return step === "retryable" ? `${name}:retry` : `${name}:ok`;
+    if (step === "throw") return Promise.reject(new Error(`${name} failed`));
+    return Promise.resolve(step === "retryable" ? `${name}:retry` : `${name}:ok`);
   });
   let pick = 0;
   const balancer: Balancer<string, string> = {
