@@ -15,6 +15,6 @@ export type InstalledClock = ReturnType<typeof FakeTimers.install>;
 export function fakeTime(now = 0): InstalledClock {
   return FakeTimers.install({
     now,
-    toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+    toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"],
   });
 }

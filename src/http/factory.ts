@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { type Deadline, deadline } from "../_async.ts";
+import type { Deadline } from "../_async.ts";
+import { DeadlineQueue } from "../_deadline_queue.ts";
 import { requireFunction, requireNumber } from "../_validate.ts";
 import { boundOf } from "../_signal_bound.ts";
 import type { EndpointOptions, Factory } from "../types.ts";
@@ -74,6 +75,8 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
   const fetchImpl: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
   const timeout = requireNumber(options.timeout ?? Infinity, "options.timeout", { finite: false });
 
+  // One timer for the header deadlines of all this factory's endpoints.
+  const limits = timeout === Infinity ? undefined : new DeadlineQueue(timeout);
   const schemePrefix = `${scheme}://`;
   return (instance: string) => {
     let origin: string;
@@ -90,7 +93,7 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
     // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
     // abort sooner anyway (retry's deadline).
     const headerLimit = (caller: AbortSignal | undefined): Deadline | undefined =>
-      timeout === Infinity || boundOf(caller) <= timeout ? undefined : deadline(timeout);
+      limits === undefined || boundOf(caller) <= timeout ? undefined : limits.start();
     // Sends without a body: no await, no init for a plain GET, no signal without a deadline.
     const send: Send = (outgoing, caller) => {
       const request = outgoing.request;
@@ -113,7 +116,7 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
         limit?.clear();
         return Promise.reject(error);
       }
-      return limit === undefined ? pending : pending.finally(limit.clear);
+      return limit === undefined ? pending : pending.finally(() => limit.clear());
     };
     const sendBody = async (outgoing: Outgoing, request: Request, caller: AbortSignal | undefined) => {
       const body: BodyInit = outgoing.body === undefined

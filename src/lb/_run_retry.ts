@@ -1,6 +1,7 @@
 // The retry loop that `retry` and `balancedFetch` share: settings, the bare first attempt and the
 // loop. Internal.
-import { backoffDelay, type BackoffOptions, deadline, delay } from "../_async.ts";
+import { backoffDelay, type BackoffOptions, delay } from "../_async.ts";
+import type { DeadlineQueue } from "../_deadline_queue.ts";
 import { markBound } from "../_signal_bound.ts";
 import { RetryError, SdError } from "../errors.ts";
 import type { Endpoint } from "../types.ts";
@@ -15,6 +16,10 @@ export interface RetrySettings<Res> {
   readonly timeout: number;
   /** Per-attempt deadline in ms, or `Infinity`. */
   readonly attemptTimeout: number;
+  /** Hands out the overall deadlines, when `timeout` is finite. */
+  readonly overall: DeadlineQueue | undefined;
+  /** Hands out the attempt deadlines, when `attemptTimeout` is finite. */
+  readonly perAttempt: DeadlineQueue | undefined;
   /** See {@linkcode RetryOptions.shouldRetry}. */
   readonly shouldRetry: RetryCallback | undefined;
   /** The pause before each retry; `undefined` for none. */
@@ -57,10 +62,10 @@ interface FirstAttempt<Req, Res> {
 }
 
 /**
- * Runs one retrying call. Allocates only what the call needs: a controller and one timer for a finite
- * `timeout`, a second pair only for a finite `attemptTimeout`, a combined signal only when the caller's
- * signal and a deadline must both reach the endpoint, and nothing at all without a deadline or a
- * caller's signal. Internal (shared with `balancedFetch`); the caller's signal is already validated.
+ * Runs one retrying call. Allocates only what the call needs: a controller for a finite `timeout`
+ * (its timer is shared: see {@linkcode DeadlineQueue}), a second one only for a finite
+ * `attemptTimeout`, a combined signal only when the caller's signal and a deadline must both reach the
+ * endpoint, and nothing at all without a deadline or a caller's signal. Internal (shared with `balancedFetch`); the caller's signal is already validated.
  *
  * When nothing can cut an attempt short (no deadline, no caller's signal) and nothing listens (no
  * `begin`, no `onAttempt`), the first attempt runs bare, and the loop is entered only if it fails:
@@ -124,7 +129,7 @@ async function retryLoop<Req, Res, Call>(
   firstAttempt: FirstAttempt<Req, Res> | undefined,
 ): Promise<Res> {
   if (caller?.aborted) throw caller.reason;
-  const overall = s.timeout === Infinity ? undefined : deadline(s.timeout, caller);
+  const overall = s.overall?.start(caller);
   // Aborts when the whole call must end: the caller's abort or the overall deadline.
   const ending = overall === undefined ? caller : overall.signal;
   // What an attempt's endpoint gets without an attempt deadline. The caller's signal is linked to it
@@ -151,7 +156,7 @@ async function retryLoop<Req, Res, Call>(
         kept = firstAttempt.kept;
         keptResult = firstAttempt.result;
       } else {
-        const per = s.attemptTimeout === Infinity ? undefined : deadline(s.attemptTimeout, ending);
+        const per = s.perAttempt?.start(ending);
         let handle: CallHandle | undefined;
         let endpoint: Endpoint<Req, Res> | undefined;
         // Set from the attempt's start until its end is reported, so that it is reported once.

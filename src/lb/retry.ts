@@ -7,6 +7,7 @@ import type { BackoffOptions } from "../_async.ts";
 import { requireFunction, requireMethod, requireNumber, requireSignal } from "../_validate.ts";
 import type { Endpoint, EndpointOptions } from "../types.ts";
 import type { Balancer, CallOutcome } from "./balancer.ts";
+import { DeadlineQueue } from "../_deadline_queue.ts";
 import { type RetrySettings, runRetry } from "./_run_retry.ts";
 
 export type { BackoffOptions };
@@ -179,6 +180,8 @@ export function retrySettings<Req, Res>(
     attempts,
     timeout,
     attemptTimeout,
+    overall: timeout === Infinity ? undefined : new DeadlineQueue(timeout),
+    perAttempt: attemptTimeout === Infinity ? undefined : new DeadlineQueue(attemptTimeout),
     shouldRetry,
     backoff,
     random,
