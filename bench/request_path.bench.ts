@@ -84,3 +84,45 @@ Deno.bench({
     await plain(1);
   },
 });
+
+// 32 calls in flight at once, as a gateway under load has them: per iteration 32 calls, so divide the
+// time by 32. Deadlines of calls that overlap share one timer (DeadlineQueue).
+const BATCH = 32;
+Deno.bench({
+  name: "32 concurrent: stub fetch called directly (baseline)",
+  group: "32 calls in flight",
+  baseline: true,
+  async fn() {
+    await Promise.all(Array.from({ length: BATCH }, () => stub("http://10.0.0.1:8080/users/1?x=2")));
+  },
+});
+
+Deno.bench({
+  name: "32 concurrent: balancedFetch, default options",
+  group: "32 calls in flight",
+  async fn() {
+    await Promise.all(Array.from({ length: BATCH }, () => api("/users/1?x=2")));
+  },
+});
+
+Deno.bench({
+  name: "32 concurrent: balancedFetch with a 10 s deadline",
+  group: "32 calls in flight",
+  async fn() {
+    await Promise.all(Array.from({ length: BATCH }, () => timed("/users/1?x=2")));
+  },
+});
+
+Deno.bench({
+  name: "32 concurrent: a controller and a 10 s timer per call around the stub (a raw fetch's deadline)",
+  group: "32 calls in flight",
+  async fn() {
+    await Promise.all(Array.from({ length: BATCH }, () => {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 10_000);
+      return stub("http://10.0.0.1:8080/users/1?x=2", { signal: controller.signal }).finally(() =>
+        clearTimeout(timer)
+      );
+    }));
+  },
+});
