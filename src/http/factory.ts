@@ -77,6 +77,61 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
 
   // One timer for the header deadlines of all this factory's endpoints.
   const limits = timeout === Infinity ? undefined : new DeadlineQueue(timeout);
+  // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
+  // abort sooner anyway (retry's deadline).
+  const headerLimit = (caller: AbortSignal | undefined): Deadline | undefined =>
+    limits === undefined || boundOf(caller) <= timeout ? undefined : limits.start();
+  // Shared by every endpoint (each holds only its base and two small closures): sends without a body
+  // with no await, no init for a plain GET, and no signal without a deadline.
+  const sendTo = (base: string, outgoing: Outgoing, caller: AbortSignal | undefined): Promise<Response> => {
+    const request = outgoing.request;
+    if (request !== undefined && request.body !== null) return sendBodyTo(base, outgoing, request, caller);
+    const limit = headerLimit(caller);
+    const signal = linked(caller, limit);
+    let init: RequestInit | undefined;
+    if (request !== undefined) {
+      init = { method: request.method, headers: request.headers, redirect: request.redirect };
+    } else if (outgoing.method !== "GET" || outgoing.headers !== undefined) {
+      init = { method: outgoing.method };
+      if (outgoing.headers !== undefined) init.headers = outgoing.headers;
+    }
+    if (signal !== undefined) (init ??= {}).signal = signal;
+    let pending: Promise<Response>;
+    try {
+      // A promise whatever a custom fetch returns; the same one for a native promise.
+      pending = Promise.resolve(fetchImpl(base + outgoing.path, init));
+    } catch (error) {
+      limit?.clear();
+      return Promise.reject(error);
+    }
+    return limit === undefined ? pending : pending.finally(() => limit.clear());
+  };
+  const sendBodyTo = async (
+    base: string,
+    outgoing: Outgoing,
+    request: Request,
+    caller: AbortSignal | undefined,
+  ): Promise<Response> => {
+    const body: BodyInit = outgoing.body === undefined
+      ? await request.clone().arrayBuffer()
+      : await outgoing.body.take();
+    const limit = headerLimit(caller);
+    const signal = linked(caller, limit);
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.headers,
+      body,
+      redirect: request.redirect,
+    };
+    // Node's fetch requires it for a streamed body; the others ignore it.
+    if (body instanceof ReadableStream) init.duplex = "half";
+    if (signal !== undefined) init.signal = signal;
+    try {
+      return await fetchImpl(base + outgoing.path, init);
+    } finally {
+      limit?.clear();
+    }
+  };
   const schemePrefix = `${scheme}://`;
   return (instance: string) => {
     let origin: string;
@@ -90,55 +145,7 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
     }
     const base = origin + prefix;
-    // The timer bounds the wait for headers only, and is skipped when the caller's signal is known to
-    // abort sooner anyway (retry's deadline).
-    const headerLimit = (caller: AbortSignal | undefined): Deadline | undefined =>
-      limits === undefined || boundOf(caller) <= timeout ? undefined : limits.start();
-    // Sends without a body: no await, no init for a plain GET, no signal without a deadline.
-    const send: Send = (outgoing, caller) => {
-      const request = outgoing.request;
-      if (request !== undefined && request.body !== null) return sendBody(outgoing, request, caller);
-      const limit = headerLimit(caller);
-      const signal = linked(caller, limit);
-      let init: RequestInit | undefined;
-      if (request !== undefined) {
-        init = { method: request.method, headers: request.headers, redirect: request.redirect };
-      } else if (outgoing.method !== "GET" || outgoing.headers !== undefined) {
-        init = { method: outgoing.method };
-        if (outgoing.headers !== undefined) init.headers = outgoing.headers;
-      }
-      if (signal !== undefined) (init ??= {}).signal = signal;
-      let pending: Promise<Response>;
-      try {
-        // A promise whatever a custom fetch returns; the same one for a native promise.
-        pending = Promise.resolve(fetchImpl(base + outgoing.path, init));
-      } catch (error) {
-        limit?.clear();
-        return Promise.reject(error);
-      }
-      return limit === undefined ? pending : pending.finally(() => limit.clear());
-    };
-    const sendBody = async (outgoing: Outgoing, request: Request, caller: AbortSignal | undefined) => {
-      const body: BodyInit = outgoing.body === undefined
-        ? await request.clone().arrayBuffer()
-        : await outgoing.body.take();
-      const limit = headerLimit(caller);
-      const signal = linked(caller, limit);
-      const init: RequestInit & { duplex?: "half" } = {
-        method: request.method,
-        headers: request.headers,
-        body,
-        redirect: request.redirect,
-      };
-      // Node's fetch requires it for a streamed body; the others ignore it.
-      if (body instanceof ReadableStream) init.duplex = "half";
-      if (signal !== undefined) init.signal = signal;
-      try {
-        return await fetchImpl(base + outgoing.path, init);
-      } finally {
-        limit?.clear();
-      }
-    };
+    const send: Send = (outgoing, caller) => sendTo(base, outgoing, caller);
     const endpoint: SendingEndpoint = (request, callOptions?: EndpointOptions) => {
       let outgoing: Outgoing;
       try {
