@@ -17,14 +17,20 @@ export interface Outgoing {
   readonly body?: ReplayBody | undefined;
 }
 
-/** Sends an {@linkcode Outgoing} to the endpoint's instance. */
-export type Send = (outgoing: Outgoing, signal: AbortSignal | undefined) => Promise<Response>;
+/** Sends an {@linkcode Outgoing} to `base` (an instance's origin and the factory's path prefix). */
+export type Send = (base: string, outgoing: Outgoing, signal: AbortSignal | undefined) => Promise<Response>;
 
-/** The property under which httpFactory endpoints carry their {@linkcode Send}. */
+/** The property under which httpFactory endpoints carry their factory's {@linkcode Send}. */
 export const SEND: unique symbol = Symbol("edgekit.sd.http.send");
 
-/** An endpoint that may carry a {@linkcode Send}. */
-export type SendingEndpoint = Endpoint<Request, Response> & { [SEND]?: Send };
+/** The property under which httpFactory endpoints carry the `base` to give their {@linkcode Send}. */
+export const SEND_BASE: unique symbol = Symbol("edgekit.sd.http.base");
+
+/**
+ * An endpoint that may carry a {@linkcode Send} and its base: two properties rather than a closure per
+ * endpoint, which would cost about 100 bytes more per instance.
+ */
+export type SendingEndpoint = Endpoint<Request, Response> & { [SEND]?: Send; [SEND_BASE]?: string };
 
 /** Path and query of an absolute URL as `Request.url` serialises it (one parse at most). */
 export function pathOf(href: string): string {

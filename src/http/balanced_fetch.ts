@@ -8,7 +8,7 @@ import type { Balancer } from "../lb/balancer.ts";
 import { runRetry } from "../lb/_run_retry.ts";
 import { type RetryCallback, type RetryOptions, retrySettings } from "../lb/retry.ts";
 import { ReplayBody } from "./_body.ts";
-import { type Outgoing, pathOf, SEND, type SendingEndpoint } from "./_send.ts";
+import { type Outgoing, pathOf, SEND, SEND_BASE, type SendingEndpoint } from "./_send.ts";
 
 /** Options for {@linkcode balancedFetch}. */
 export interface BalancedFetchOptions extends
@@ -231,7 +231,7 @@ function invoke(endpoint: SendingEndpoint, call: Call, signal: AbortSignal | und
   const send = endpoint[SEND];
   if (send !== undefined) {
     if (call.body === undefined && call.request?.body != null) call.body = replayBody(call);
-    return send(call, signal);
+    return send(endpoint[SEND_BASE]!, call, signal);
   }
   // Any other endpoint gets a Request, as before: one per call, shared by its attempts.
   const request = call.request ?? (call.made ??= new Request(call.href ?? BASE + call.path, call.init));

@@ -8,7 +8,7 @@ import { DeadlineQueue } from "../_deadline_queue.ts";
 import { requireFunction, requireNumber } from "../_validate.ts";
 import { boundOf } from "../_signal_bound.ts";
 import type { EndpointOptions, Factory } from "../types.ts";
-import { type Outgoing, pathOf, SEND, type Send, type SendingEndpoint } from "./_send.ts";
+import { type Outgoing, pathOf, SEND, type Send, SEND_BASE, type SendingEndpoint } from "./_send.ts";
 
 /** A `fetch`-compatible function. */
 export type FetchFunction = (input: Request | URL | string, init?: RequestInit) => Promise<Response>;
@@ -83,7 +83,7 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
     limits === undefined || boundOf(caller) <= timeout ? undefined : limits.start();
   // Shared by every endpoint (each holds only its base and two small closures): sends without a body
   // with no await, no init for a plain GET, and no signal without a deadline.
-  const sendTo = (base: string, outgoing: Outgoing, caller: AbortSignal | undefined): Promise<Response> => {
+  const sendTo: Send = (base, outgoing, caller) => {
     const request = outgoing.request;
     if (request !== undefined && request.body !== null) return sendBodyTo(base, outgoing, request, caller);
     const limit = headerLimit(caller);
@@ -145,7 +145,6 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       throw new TypeError(`Instance ${JSON.stringify(instance)} is not a valid host:port`);
     }
     const base = origin + prefix;
-    const send: Send = (outgoing, caller) => sendTo(base, outgoing, caller);
     const endpoint: SendingEndpoint = (request, callOptions?: EndpointOptions) => {
       let outgoing: Outgoing;
       try {
@@ -153,9 +152,10 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
       } catch (error) {
         return Promise.reject(error);
       }
-      return send(outgoing, callOptions?.signal);
+      return sendTo(base, outgoing, callOptions?.signal);
     };
-    endpoint[SEND] = send;
+    endpoint[SEND] = sendTo;
+    endpoint[SEND_BASE] = base;
     return { endpoint };
   };
 }
