@@ -75,8 +75,9 @@ const PLAIN_PATH = /^(?![^?]*(?:\/\.|%2e))\/(?!\/)[\w\-.~!$&()*+,;=:@/%]*(?:\?[\
  * with an `init` of at most `method`, `headers` and `signal` (no body), httpFactory endpoints get the
  * request without a `Request` object being built, and other endpoints get one `Request` per call,
  * shared by its attempts. With default options and no caller's signal a call sets no timer and gives
- * `fetch` no signal and, for a GET without headers, no `init` either; a finite `timeout` costs one
- * timer per call (which also bounds httpFactory's header timeout when that is longer).
+ * `fetch` no signal and, for a GET without headers, no `init` either; a finite `timeout` costs a
+ * signal per call, and one timer shared by the calls in flight (it also bounds httpFactory's header
+ * timeout when that is longer).
  *
  * @param balancer Picks an endpoint per attempt.
  * @param options Retry settings.

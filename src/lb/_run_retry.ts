@@ -65,7 +65,8 @@ interface FirstAttempt<Req, Res> {
  * Runs one retrying call. Allocates only what the call needs: a controller for a finite `timeout`
  * (its timer is shared: see {@linkcode DeadlineQueue}), a second one only for a finite
  * `attemptTimeout`, a combined signal only when the caller's signal and a deadline must both reach the
- * endpoint, and nothing at all without a deadline or a caller's signal. Internal (shared with `balancedFetch`); the caller's signal is already validated.
+ * endpoint, and nothing at all without a deadline or a caller's signal. Internal (shared with
+ * `balancedFetch`); the caller's signal is already validated.
  *
  * When nothing can cut an attempt short (no deadline, no caller's signal) and nothing listens (no
  * `begin`, no `onAttempt`), the first attempt runs bare, and the loop is entered only if it fails:

@@ -85,9 +85,10 @@ const DEFAULT_BACKOFF: BackoffOptions = { initial: 10, max: 1000, multiplier: 2 
  * deadline passes (the call then rejects with a {@linkcode RetryError} whose code is
  * `ERR_DEADLINE_EXCEEDED`). When attempts run out, the {@linkcode RetryError} lists every attempt's error.
  * A call allocates only what it needs: with no deadline (`timeout: Infinity` and no `attemptTimeout`)
- * and no caller's signal, endpoints get no signal and no timer is set; otherwise one timer per finite
- * deadline, and a combined signal only when the caller's signal and a deadline must both reach the
- * endpoint. Nothing is left behind once the call settles.
+ * and no caller's signal, endpoints get no signal and no timer is set; otherwise a controller per
+ * finite deadline (the deadlines of calls in flight at once share one timer), and a combined signal
+ * only when the caller's signal and a deadline must both reach the endpoint. Nothing is left behind
+ * once the call settles.
  * A balancer that implements {@linkcode Balancer.begin} hears of every attempt: `begin` just before it
  * starts, and `end` with `"success"`, `"retryable"` (a value `retryResult` marked), `"error"` (a throw or
  * a deadline) or `"cancelled"` (the caller's signal) once it settles or is abandoned.
