@@ -18,3 +18,13 @@ export function fakeTime(now = 0): InstalledClock {
     toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"],
   });
 }
+
+/** Runs `fn` with a {@linkcode fakeTime} clock starting at 0, and uninstalls it afterwards. */
+export async function withClock(fn: (clock: InstalledClock) => Promise<void>): Promise<void> {
+  const clock = fakeTime(0);
+  try {
+    await fn(clock);
+  } finally {
+    clock.uninstall();
+  }
+}

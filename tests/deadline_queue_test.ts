@@ -1,16 +1,7 @@
 // DeadlineQueue: deadlines of one length on one timer (src/_deadline_queue.ts), under fake time.
-import { assert, fakeTime, type InstalledClock } from "./_deps.ts";
+import { assert, type InstalledClock, withClock } from "./_deps.ts";
 import { DeadlineQueue } from "../src/_deadline_queue.ts";
 import { spySignal } from "./_helpers.ts";
-
-async function withClock(fn: (clock: InstalledClock) => Promise<void>): Promise<void> {
-  const clock = fakeTime(0);
-  try {
-    await fn(clock);
-  } finally {
-    clock.uninstall();
-  }
-}
 
 /** Records when (fake ms) and why each signal aborts. */
 function watch(signals: AbortSignal[], clock: InstalledClock): string[] {

@@ -1,6 +1,6 @@
 // The lean request path (#12 item 1): what balancedFetch, httpFactory and retry allocate per call, and
 // that the semantics did not change with it.
-import { assert, fakeTime, type InstalledClock } from "../_deps.ts";
+import { assert, withClock } from "../_deps.ts";
 import { RetryError } from "../../src/errors.ts";
 import { FixedEndpointer } from "../../src/fixed.ts";
 import { balancedFetch, type BalancedFetchOptions } from "../../src/http/balanced_fetch.ts";
@@ -37,15 +37,6 @@ function api(
     backoff: false,
     ...options,
   });
-}
-
-async function withClock(fn: (clock: InstalledClock) => Promise<void>): Promise<void> {
-  const clock = fakeTime(0);
-  try {
-    await fn(clock);
-  } finally {
-    clock.uninstall();
-  }
 }
 
 /** An AbortSignal that counts the listeners added to it and not yet removed. */

@@ -1,5 +1,5 @@
 // Retry over time: backoff, deadlines, per-attempt timeouts and caller aborts, all on fake time.
-import { assert, fakeTime, type InstalledClock } from "../_deps.ts";
+import { assert, type InstalledClock, withClock } from "../_deps.ts";
 import { NoEndpointsError, RetryError } from "../../src/errors.ts";
 import { FixedEndpointer } from "../../src/fixed.ts";
 import { retry, type RetryOptions } from "../../src/lb/retry.ts";
@@ -36,15 +36,6 @@ function hanging(log: { at: number; signal: AbortSignal }[]): Endpoint<string, s
     log.push({ at: Date.now(), signal: options!.signal! });
     return new Promise<string>(() => {});
   };
-}
-
-async function withClock(fn: (clock: InstalledClock) => Promise<void>): Promise<void> {
-  const clock = fakeTime(0);
-  try {
-    await fn(clock);
-  } finally {
-    clock.uninstall();
-  }
 }
 
 /** Runs a call that fails every attempt and returns the times of its attempts. */

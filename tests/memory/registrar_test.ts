@@ -1,18 +1,9 @@
-import { assert, fakeTime, type InstalledClock } from "../_deps.ts";
+import { assert, withClock } from "../_deps.ts";
 import { StoppedError } from "../../src/errors.ts";
 import type { MemoryRegistrar, MemoryRegistrarOptions } from "../../src/memory/registrar.ts";
 import { MemoryRegistry } from "../../src/memory/registry.ts";
 import { RegistrarErrorEvent, RegistrarEvent } from "../../src/registrar.ts";
 import type { Logger } from "../../src/types.ts";
-
-async function withClock(fn: (clock: InstalledClock) => Promise<void>): Promise<void> {
-  const clock = fakeTime(0);
-  try {
-    await fn(clock);
-  } finally {
-    clock.uninstall();
-  }
-}
 
 /** Records "type instance" (and the error message for `error`) for every registrar event. */
 function events(registrar: MemoryRegistrar): string[] {
