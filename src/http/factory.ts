@@ -81,8 +81,8 @@ export function httpFactory(options: HttpFactoryOptions = {}): Factory<Request, 
   // abort sooner anyway (retry's deadline).
   const headerLimit = (caller: AbortSignal | undefined): Deadline | undefined =>
     limits === undefined || boundOf(caller) <= timeout ? undefined : limits.start();
-  // Shared by every endpoint (each holds only its base and two small closures): sends without a body
-  // with no await, no init for a plain GET, and no signal without a deadline.
+  // Shared by every endpoint (each carries it and its base as two properties, beside its own closure):
+  // sends without a body with no await, no init for a plain GET, and no signal without a deadline.
   const sendTo: Send = (base, outgoing, caller) => {
     const request = outgoing.request;
     if (request !== undefined && request.body !== null) return sendBodyTo(base, outgoing, request, caller);
